@@ -1,0 +1,191 @@
+-- usage-archiver archive schema, user_version 1.
+--
+-- The five views below (usage_daily, usage_monthly, balance_snapshots,
+-- sync_runs, usage_revisions) are the stable interface for users' queries
+-- (SPEC §4). The tables behind them are internal and may change between
+-- versions; query the views.
+--
+-- Conventions: days are 'YYYY-MM-DD' (UTC), months 'YYYY-MM', timestamps UTC
+-- RFC 3339 text ('2026-11-22T10:10:00Z'), megabytes REAL, provider names
+-- lowercase ('hydraproxy', 'infiniteproxies', 'hostens', 'proxyshard').
+--
+-- Fresh archives run this file; older archives are upgraded by the files in
+-- src/store/migrations/, which are append-only.
+
+-- One row per provider/account/subject/UTC day, as reported or derived.
+CREATE TABLE day_usage (
+    provider      TEXT NOT NULL,
+    account       TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    day           TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+    upload_mb     REAL CHECK (upload_mb >= 0),
+    download_mb   REAL CHECK (download_mb >= 0),
+    total_mb      REAL NOT NULL CHECK (total_mb >= 0),
+    is_final      INTEGER NOT NULL CHECK (is_final IN (0, 1)),
+    derived       INTEGER NOT NULL DEFAULT 0 CHECK (derived IN (0, 1)),
+    first_seen_at TEXT NOT NULL,
+    last_seen_at  TEXT NOT NULL,
+    PRIMARY KEY (provider, account, subject, day)
+) STRICT, WITHOUT ROWID;
+
+-- One row per provider/account/subject/month, as the provider reports it.
+CREATE TABLE month_usage (
+    provider      TEXT NOT NULL,
+    account       TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    month         TEXT NOT NULL CHECK (month GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]'),
+    upload_mb     REAL CHECK (upload_mb >= 0),
+    download_mb   REAL CHECK (download_mb >= 0),
+    total_mb      REAL NOT NULL CHECK (total_mb >= 0),
+    is_final      INTEGER NOT NULL CHECK (is_final IN (0, 1)),
+    first_seen_at TEXT NOT NULL,
+    last_seen_at  TEXT NOT NULL,
+    PRIMARY KEY (provider, account, subject, month)
+) STRICT, WITHOUT ROWID;
+
+-- Latest value of each account metric per UTC day.
+CREATE TABLE balance_snapshot (
+    provider TEXT NOT NULL,
+    account  TEXT NOT NULL,
+    day      TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+    metric   TEXT NOT NULL,
+    value    REAL NOT NULL,
+    unit     TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    PRIMARY KEY (provider, account, day, metric)
+) STRICT, WITHOUT ROWID;
+
+-- Every change to a row that was already final.
+CREATE TABLE usage_revision (
+    id           INTEGER PRIMARY KEY,
+    provider     TEXT NOT NULL,
+    account      TEXT NOT NULL,
+    subject      TEXT NOT NULL,
+    period       TEXT NOT NULL,
+    old_total_mb REAL,
+    new_total_mb REAL,
+    changed_at   TEXT NOT NULL
+) STRICT;
+
+-- A change to a final day is logged here by the archive itself.
+CREATE TRIGGER day_usage_revision AFTER UPDATE ON day_usage
+WHEN OLD.is_final = 1 AND (
+    NEW.total_mb IS NOT OLD.total_mb OR NEW.upload_mb IS NOT OLD.upload_mb
+    OR NEW.download_mb IS NOT OLD.download_mb)
+BEGIN
+    INSERT INTO usage_revision (provider, account, subject, period, old_total_mb, new_total_mb, changed_at)
+    VALUES (OLD.provider, OLD.account, OLD.subject, OLD.day, OLD.total_mb, NEW.total_mb, NEW.last_seen_at);
+END;
+
+CREATE TRIGGER month_usage_revision AFTER UPDATE ON month_usage
+WHEN OLD.is_final = 1 AND (
+    NEW.total_mb IS NOT OLD.total_mb OR NEW.upload_mb IS NOT OLD.upload_mb
+    OR NEW.download_mb IS NOT OLD.download_mb)
+BEGIN
+    INSERT INTO usage_revision (provider, account, subject, period, old_total_mb, new_total_mb, changed_at)
+    VALUES (OLD.provider, OLD.account, OLD.subject, OLD.month, OLD.total_mb, NEW.total_mb, NEW.last_seen_at);
+END;
+
+-- One row per sync of one account.
+CREATE TABLE sync_run (
+    id              INTEGER PRIMARY KEY,
+    provider        TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    started_at      TEXT NOT NULL,
+    finished_at     TEXT,
+    status          TEXT NOT NULL CHECK (status IN ('running', 'ok', 'partial', 'failed', 'interrupted')),
+    subjects_ok     INTEGER NOT NULL DEFAULT 0,
+    subjects_failed INTEGER NOT NULL DEFAULT 0,
+    rows_inserted   INTEGER NOT NULL DEFAULT 0,
+    rows_updated    INTEGER NOT NULL DEFAULT 0,
+    error           TEXT
+) STRICT;
+CREATE INDEX sync_run_account ON sync_run (provider, account, id);
+
+-- Per-subject failures of a run (the run's `error` holds the first).
+CREATE TABLE sync_error (
+    run_id   INTEGER NOT NULL REFERENCES sync_run (id) ON DELETE CASCADE,
+    subject  TEXT,
+    error    TEXT NOT NULL
+) STRICT;
+CREATE INDEX sync_error_run ON sync_error (run_id);
+
+-- Raw response bodies, per [archive] keep_raw.
+CREATE TABLE raw_response (
+    id          INTEGER PRIMARY KEY,
+    provider    TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    subject     TEXT,
+    endpoint    TEXT NOT NULL,
+    http_status INTEGER NOT NULL,
+    fetched_at  TEXT NOT NULL,
+    error       TEXT,
+    body        BLOB NOT NULL
+) STRICT;
+
+-- Facts about each account that status needs without a config (schedule).
+CREATE TABLE account_state (
+    provider       TEXT NOT NULL,
+    account        TEXT NOT NULL,
+    schedule       TEXT,
+    retention_days INTEGER,
+    PRIMARY KEY (provider, account)
+) STRICT, WITHOUT ROWID;
+
+-- usage_daily: one row per provider/account/subject/UTC day.
+--   provider      TEXT  'hydraproxy', 'infiniteproxies', 'hostens', 'proxyshard'
+--   account       TEXT  the account label from daemon.toml
+--   subject       TEXT  order id, customer username, server id, 'type/user'
+--   day           TEXT  'YYYY-MM-DD', UTC
+--   upload_mb     REAL  NULL where the provider reports only a total
+--   download_mb   REAL  NULL where the provider reports only a total
+--   total_mb      REAL  megabytes used that day
+--   is_final      INT   1 once fetched after the day ended; 0 = provisional, may still change
+--   derived       INT   1 when computed from counter snapshots (Hostens, ProxyShard)
+--   first_seen_at TEXT  when the archive first stored the day
+--   last_seen_at  TEXT  when the row last changed (value or finality); an unchanged re-sync leaves it
+CREATE VIEW usage_daily AS
+SELECT provider, account, subject, day, upload_mb, download_mb, total_mb,
+       is_final, derived, first_seen_at, last_seen_at
+FROM day_usage;
+
+-- usage_monthly: one row per provider/account/subject/month and source.
+--   month   TEXT 'YYYY-MM'
+--   source  TEXT 'reported' (the provider's own monthly figure, e.g. Hostens history)
+--                or 'rollup' (the sum of usage_daily for the month)
+--   is_final INT 1 once the month has ended and (for rollups) all its days are final
+--   other columns as in usage_daily; upload/download NULL when any day lacks them
+CREATE VIEW usage_monthly AS
+SELECT provider, account, subject, month, upload_mb, download_mb, total_mb, is_final,
+       'reported' AS source
+FROM month_usage
+UNION ALL
+SELECT provider, account, subject, substr(day, 1, 7) AS month,
+       CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END AS upload_mb,
+       CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END AS download_mb,
+       sum(total_mb) AS total_mb,
+       min(is_final) * (substr(day, 1, 7) < strftime('%Y-%m', 'now')) AS is_final,
+       'rollup' AS source
+FROM day_usage
+GROUP BY provider, account, subject, substr(day, 1, 7);
+
+-- balance_snapshots: latest value of each account metric per UTC day.
+--   metric TEXT e.g. 'balance_usd'; value REAL in `unit` (e.g. 'USD', 'MB')
+CREATE VIEW balance_snapshots AS
+SELECT provider, account, day, metric, value, unit
+FROM balance_snapshot;
+
+-- sync_runs: one row per sync of one account.
+--   status TEXT 'running' (or crashed), 'ok', 'partial' (some subjects failed),
+--               'failed' (nothing could be synced), 'interrupted' (stopped by a signal)
+--   error  TEXT the first error, NULL when none
+CREATE VIEW sync_runs AS
+SELECT id, provider, account, started_at, finished_at, status, subjects_ok,
+       subjects_failed, rows_inserted, rows_updated, error
+FROM sync_run;
+
+-- usage_revisions: every change to a row that was already final.
+--   period TEXT the day ('YYYY-MM-DD') or month ('YYYY-MM') that changed
+CREATE VIEW usage_revisions AS
+SELECT provider, account, subject, period, old_total_mb, new_total_mb, changed_at
+FROM usage_revision;

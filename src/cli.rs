@@ -1,0 +1,147 @@
+//! Command-line definitions (clap derive). Parsing only; `commands` executes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::store::query::Period;
+use crate::telemetry::LogFormat;
+
+/// Keeps a permanent SQLite archive of provider usage history.
+#[derive(Debug, Parser)]
+#[command(name = "usage-archiver", version, about, long_about = None)]
+pub struct Cli {
+    /// Log line format on stderr (level from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of SPEC §2.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: sync every account on its UTC schedule until SIGTERM.
+    #[command(
+        after_help = "Example:\n  usage-archiver run --config /etc/usage-archiver/daemon.toml"
+    )]
+    Run(RunArgs),
+    /// Fetch everything every selected account exposes now, then exit.
+    #[command(after_help = "Example:\n  usage-archiver backfill --source hydraproxy/main")]
+    Backfill(BackfillArgs),
+    /// Show each account's health; exit 0 healthy, 1 degraded, 2 archive unreadable.
+    #[command(
+        after_help = "Example:\n  usage-archiver status --db /var/lib/usage-archiver/archive.db --json"
+    )]
+    Status(StatusArgs),
+    /// Print usage totals from the archive.
+    #[command(
+        after_help = "Example:\n  usage-archiver report --by day --provider hydraproxy --from 2026-11-01"
+    )]
+    Report(ReportArgs),
+    /// Validate the config file, and with --online that the credentials work.
+    #[command(after_help = "Example:\n  usage-archiver check-config --config daemon.toml --online")]
+    CheckConfig(CheckConfigArgs),
+    /// Archive built-in simulated providers on loopback; no credentials, no network.
+    #[command(
+        after_help = "Example:\n  usage-archiver demo --db demo.db && sqlite3 demo.db 'SELECT * FROM usage_daily LIMIT 5'"
+    )]
+    Demo(DemoArgs),
+}
+
+/// Where the config and the archive are.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Config file [default: $USAGE_ARCHIVER_CONFIG, ./daemon.toml, /etc/usage-archiver/daemon.toml]
+    #[arg(long, env = "USAGE_ARCHIVER_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Archive file, overriding [archive] database.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub paths: ConfigArgs,
+}
+
+/// `backfill`.
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub paths: ConfigArgs,
+    /// Only this source: a provider (`hydraproxy`) or one account (`hydraproxy/main`). Repeatable.
+    #[arg(long = "source", value_name = "NAME")]
+    pub sources: Vec<String>,
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub paths: ConfigArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Output format of `report`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned columns.
+    #[default]
+    Table,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+    /// A JSON array.
+    Json,
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub paths: ConfigArgs,
+    /// Group by day or month.
+    #[arg(long, value_enum, default_value_t = Period::Month)]
+    pub by: Period,
+    /// Only this provider.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Only this account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only this subject (order id, customer, …).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// First day included (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day included (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<chrono::NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+/// `check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub paths: ConfigArgs,
+    /// Also check that each account's credentials are accepted.
+    #[arg(long)]
+    pub online: bool,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Archive file to create or update.
+    #[arg(long, value_name = "PATH", default_value = "usage-archiver-demo.db")]
+    pub db: PathBuf,
+}

@@ -1,0 +1,134 @@
+//! `usage-archiver backfill`: fetch everything each selected account exposes now.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use super::{EXIT_DEGRADED, EXIT_OK, load_config};
+use crate::cli::BackfillArgs;
+use crate::config::{AccountConfig, Config};
+use crate::store::Store;
+use crate::store::runs::RunStatus;
+use crate::sync::{self, Observer, RunReport, SyncOptions};
+
+pub(super) async fn execute(args: BackfillArgs) -> anyhow::Result<u8> {
+    let config = load_config(&args.paths)?;
+    let accounts = select_accounts(&config, &args.sources)?;
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("Interrupted; finishing the writes in progress");
+            on_signal.cancel();
+        }
+    });
+    let reports = backfill(&config, &accounts, Arc::new(LogObserver), &cancel).await?;
+    print_summary(&reports);
+    Ok(exit_code(&reports))
+}
+
+/// Opens the archive and syncs `accounts` concurrently, one run each.
+pub(super) async fn backfill(
+    config: &Config,
+    accounts: &[AccountConfig],
+    observer: Arc<dyn Observer>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Vec<RunReport>> {
+    let store = Store::open(&config.archive.database)?;
+    let http =
+        crate::http::HttpClient::new(&config.http).context("cannot set up the HTTP client")?;
+    let mut options = SyncOptions::new(config.archive.keep_raw);
+    options.observer = observer;
+    let runs = accounts.iter().map(|account| {
+        let provider = crate::providers::build(account, &http);
+        let (store, options) = (store.clone(), options.clone());
+        async move { sync::run_account(account, provider, &store, &options, cancel).await }
+    });
+    let results = futures_util::future::join_all(runs).await;
+    Ok(results.into_iter().collect::<Result<_, _>>()?)
+}
+
+/// Exit 0 only when every run ended `ok`.
+pub(super) fn exit_code(reports: &[RunReport]) -> u8 {
+    if reports.iter().all(|r| r.status == RunStatus::Ok) {
+        EXIT_OK
+    } else {
+        EXIT_DEGRADED
+    }
+}
+
+/// The accounts named by `--source` (`provider` or `provider/account`), or all of them.
+fn select_accounts(config: &Config, sources: &[String]) -> anyhow::Result<Vec<AccountConfig>> {
+    if config.accounts.is_empty() {
+        anyhow::bail!("no account is configured; add a [[hydraproxy]] table to the config");
+    }
+    if sources.is_empty() {
+        return Ok(config.accounts.clone());
+    }
+    for source in sources {
+        if !config.accounts.iter().any(|a| matches_source(a, source)) {
+            let known: Vec<String> = config.accounts.iter().map(AccountConfig::label).collect();
+            anyhow::bail!(
+                "--source {source:?} matches no configured account (configured: {})",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(config
+        .accounts
+        .iter()
+        .filter(|a| sources.iter().any(|s| matches_source(a, s)))
+        .cloned()
+        .collect())
+}
+
+fn matches_source(account: &AccountConfig, source: &str) -> bool {
+    source == account.kind.as_str() || source == account.label()
+}
+
+/// Logs each account's progress as plain lines.
+struct LogObserver;
+
+impl Observer for LogObserver {
+    fn subjects_found(&self, account: &str, count: usize) {
+        tracing::info!(account, subjects = count, "Fetching subjects");
+    }
+}
+
+/// Prints what each run did, with its first errors.
+pub(super) fn print_summary(reports: &[RunReport]) {
+    println!("Backfill summary");
+    let mut rows = vec![
+        [
+            "account",
+            "status",
+            "subjects ok",
+            "failed",
+            "inserted",
+            "updated",
+            "unchanged",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in reports {
+        let t = &r.totals;
+        rows.push(vec![
+            r.label.clone(),
+            r.status.as_str().to_owned(),
+            t.subjects_ok.to_string(),
+            t.subjects_failed.to_string(),
+            t.rows_inserted.to_string(),
+            t.rows_updated.to_string(),
+            r.rows_unchanged.to_string(),
+        ]);
+    }
+    super::print_table(&rows);
+    for r in reports.iter().filter(|r| !r.errors.is_empty()) {
+        println!("\n{} errors:", r.label);
+        for e in &r.errors {
+            println!("  - {e}");
+        }
+    }
+}

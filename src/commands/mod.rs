@@ -1,0 +1,121 @@
+//! One module per subcommand; the only code that prints to stdout.
+//!
+//! Each `execute` returns the process exit code, or an error that `main`
+//! prints and maps to [`EXIT_ERROR`].
+#![allow(clippy::print_stdout)]
+
+mod backfill;
+mod check_config;
+mod demo;
+mod report;
+mod run;
+mod status;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::cli::{Command, ConfigArgs};
+use crate::config::{self, Config};
+
+/// Everything worked / the archive is healthy.
+pub const EXIT_OK: u8 = 0;
+/// Some source failed, or `status` found the archive degraded.
+pub const EXIT_DEGRADED: u8 = 1;
+/// The command could not do its job (bad config, unreadable archive, …).
+pub const EXIT_ERROR: u8 = 2;
+
+/// Runs a subcommand on a fresh multi-threaded tokio runtime.
+pub fn dispatch(command: Command) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match command {
+            Command::Run(args) => run::execute(args).await,
+            Command::Backfill(args) => backfill::execute(args).await,
+            Command::Status(args) => status::execute(args).await,
+            Command::Report(args) => report::execute(args).await,
+            Command::CheckConfig(args) => check_config::execute(args).await,
+            Command::Demo(args) => demo::execute(args).await,
+        }
+    })
+}
+
+/// Loads the config from `--config` or the default locations, applies `--db`, logs warnings.
+pub(crate) fn load_config(paths: &ConfigArgs) -> anyhow::Result<Config> {
+    let path = config::locate(paths.config.as_deref())?;
+    let mut config = config::load(&path)?;
+    if let Some(db) = &paths.db {
+        config.archive.database = db.clone();
+    }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
+/// The config when one can be found; `None` only when `--db` is given and no file exists.
+pub(crate) fn load_optional_config(paths: &ConfigArgs) -> anyhow::Result<Option<Config>> {
+    match (config::locate(paths.config.as_deref()), &paths.db) {
+        (Err(config::ConfigError::NotFound { .. }), Some(_)) => Ok(None),
+        _ => load_config(paths).map(Some),
+    }
+}
+
+/// The archive path: `--db`, else the config's `[archive] database`.
+pub(crate) fn database_path(paths: &ConfigArgs, config: Option<&Config>) -> PathBuf {
+    paths
+        .db
+        .clone()
+        .or_else(|| config.map(|c| c.archive.database.clone()))
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATABASE))
+}
+
+/// `1234.5` as `1,234.50`.
+pub(crate) fn format_mb(mb: f64) -> String {
+    let fixed = format!("{:.2}", mb.abs());
+    let (int, frac) = fixed.split_once('.').unwrap_or((&fixed, "00"));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{}{grouped}.{frac}", if mb < 0.0 { "-" } else { "" })
+}
+
+/// Prints rows as left-aligned columns, the first row being the header.
+pub(crate) fn print_table(rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_mb;
+
+    #[test]
+    fn megabytes_are_grouped() {
+        assert_eq!(format_mb(0.0), "0.00");
+        assert_eq!(format_mb(1234.5), "1,234.50");
+        assert_eq!(format_mb(1_234_567.891), "1,234,567.89");
+        assert_eq!(format_mb(-12.0), "-12.00");
+    }
+}

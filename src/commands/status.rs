@@ -1,0 +1,172 @@
+//! `usage-archiver status`: each account's health, as a table or JSON.
+//!
+//! Exit codes (SPEC §2): 0 healthy; 1 degraded (an account's last success is
+//! older than twice its schedule's interval, or it never succeeded); 2 the
+//! archive cannot be opened. Works from `--db` alone, taking schedules from
+//! the archive's own records.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{EXIT_DEGRADED, EXIT_ERROR, EXIT_OK, database_path, load_optional_config};
+use crate::cli::StatusArgs;
+use crate::config::{Config, Schedule};
+use crate::store::Store;
+use crate::store::query::{self, AccountStatus};
+
+/// One account's status plus the verdict.
+#[derive(Debug, Serialize)]
+pub(crate) struct AccountHealth {
+    #[serde(flatten)]
+    status: AccountStatus,
+    /// `healthy`, `degraded` or `unknown`.
+    health: &'static str,
+    /// Why it is not healthy.
+    reason: Option<String>,
+    /// The next scheduled run, when the schedule is known.
+    next_run_at: Option<String>,
+}
+
+pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
+    let config = load_optional_config(&args.paths)?;
+    let path = database_path(&args.paths, config.as_ref());
+    let statuses = match Store::open_read_only(&path)
+        .and_then(|s| s.with_conn(|c| query::load_account_statuses(c)))
+    {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("error: {:#}", anyhow::Error::from(err));
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let now = Utc::now();
+    let healths: Vec<AccountHealth> = statuses
+        .into_iter()
+        .map(|s| assess(s, config.as_ref(), now))
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "database": path.display().to_string(),
+                "accounts": healths,
+            }))?
+        );
+    } else {
+        print_table(&path, &healths, now);
+    }
+    let degraded = healths.iter().any(|h| h.health != "healthy");
+    Ok(if degraded { EXIT_DEGRADED } else { EXIT_OK })
+}
+
+/// Judges one account against its schedule.
+fn assess(status: AccountStatus, config: Option<&Config>, now: DateTime<Utc>) -> AccountHealth {
+    let configured = config.and_then(|c| {
+        c.accounts
+            .iter()
+            .find(|a| a.kind.as_str() == status.provider && a.name == status.account)
+    });
+    let schedule = configured.map(|a| a.schedule.clone()).or_else(|| {
+        status
+            .schedule
+            .as_deref()
+            .and_then(|s| Schedule::parse(s).ok())
+    });
+    let next_run_at = schedule
+        .as_ref()
+        .and_then(|s| s.next_after(now))
+        .map(|t| t.to_rfc3339());
+    let last_success = status
+        .last_success_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let (health, reason) = match (last_success, &schedule) {
+        (None, _) => ("degraded", Some("never synced successfully".to_owned())),
+        (Some(t), Some(s)) if now - t > s.interval(now) * 2 => (
+            "degraded",
+            Some(format!(
+                "last success {} ago, more than twice the schedule's interval",
+                ago(now - t)
+            )),
+        ),
+        (Some(_), None) => ("healthy", None),
+        (Some(_), Some(_)) => ("healthy", None),
+    };
+    AccountHealth {
+        status,
+        health,
+        reason,
+        next_run_at,
+    }
+}
+
+fn ago(d: chrono::TimeDelta) -> String {
+    let mins = d.num_minutes();
+    match mins {
+        m if m < 1 => "under a minute".to_owned(),
+        m if m < 120 => format!("{m} min"),
+        m if m < 48 * 60 => format!("{} h", m / 60),
+        m => format!("{} days", m / (24 * 60)),
+    }
+}
+
+fn print_table(path: &std::path::Path, healths: &[AccountHealth], now: DateTime<Utc>) {
+    println!("Archive: {}", path.display());
+    if healths.is_empty() {
+        println!("No account has been synced into this archive yet.");
+        return;
+    }
+    let mut rows = vec![
+        [
+            "account",
+            "health",
+            "last success",
+            "last run",
+            "subjects",
+            "day rows",
+            "last error",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for h in healths {
+        let s = &h.status;
+        let success = s.last_success_at.as_deref().map_or_else(
+            || "never".to_owned(),
+            |t| {
+                let ago = DateTime::parse_from_rfc3339(t)
+                    .map(|t| super::status::ago(now - t.with_timezone(&Utc)));
+                format!("{t} ({} ago)", ago.unwrap_or_default())
+            },
+        );
+        let error: String = s
+            .last_error
+            .as_deref()
+            .unwrap_or("-")
+            .lines()
+            .next()
+            .unwrap_or("-")
+            .chars()
+            .take(80)
+            .collect();
+        rows.push(vec![
+            format!("{}/{}", s.provider, s.account),
+            h.health.to_owned(),
+            success,
+            s.last_status.clone().unwrap_or_else(|| "-".to_owned()),
+            s.subjects.to_string(),
+            s.rows.to_string(),
+            error,
+        ]);
+    }
+    super::print_table(&rows);
+    for h in healths.iter().filter(|h| h.reason.is_some()) {
+        println!(
+            "{}/{}: {}",
+            h.status.provider,
+            h.status.account,
+            h.reason.as_deref().unwrap_or_default()
+        );
+    }
+}

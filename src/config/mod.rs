@@ -1,0 +1,557 @@
+//! The validated configuration, and how `daemon.toml` is found and checked.
+//!
+//! `raw` mirrors the file; [`Config`] is what the rest of the program uses and
+//! cannot hold an invalid value: URLs are checked for `https://`, schedules
+//! are parsed, secrets are resolved. Errors name the key and its line.
+
+mod raw;
+mod schedule;
+mod secret;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use schedule::Schedule;
+pub use secret::Secret;
+use secret::{SecretOrigin, SecretSources};
+
+use crate::providers::ProviderKind;
+
+/// Where the config is looked for when neither `--config` nor `$USAGE_ARCHIVER_CONFIG` is given.
+pub const DEFAULT_PATHS: [&str; 2] = ["daemon.toml", "/etc/usage-archiver/daemon.toml"];
+/// The archive's location when `[archive] database` is not set.
+pub const DEFAULT_DATABASE: &str = "/var/lib/usage-archiver/archive.db";
+/// Default whole-request timeout, 30 s.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// Default connect timeout, 10 s.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+/// Default number of retries after the first attempt, 5.
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// Default response size cap, 16 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+/// Default first backoff delay, 500 ms (doubles each retry, with jitter).
+pub const DEFAULT_BACKOFF_INITIAL_MS: u64 = 500;
+/// Default longest backoff delay and cap on `Retry-After`, 300 s.
+pub const DEFAULT_BACKOFF_MAX_SECS: u64 = 300;
+/// Default per-account number of requests in flight, 4.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
+
+/// Which raw response bodies the archive keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepRaw {
+    /// None at all.
+    None,
+    /// Only bodies that failed to parse (the default).
+    #[default]
+    Errors,
+    /// Every body fetched.
+    All,
+}
+
+/// A checked `daemon.toml`.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub path: Option<PathBuf>,
+    /// `[archive]`.
+    pub archive: ArchiveConfig,
+    /// `[http]`.
+    pub http: HttpConfig,
+    /// Every account of every provider, in file order.
+    pub accounts: Vec<AccountConfig>,
+    /// Things worth telling the operator that do not stop the program.
+    pub warnings: Vec<String>,
+}
+
+/// `[archive]`.
+#[derive(Debug, Clone)]
+pub struct ArchiveConfig {
+    /// The SQLite file.
+    pub database: PathBuf,
+    /// Which response bodies to keep.
+    pub keep_raw: KeepRaw,
+}
+
+/// `[http]`, shared by every account.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Whole-request timeout, body included.
+    pub timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Largest body accepted.
+    pub max_body_bytes: u64,
+    /// First backoff delay.
+    pub backoff_initial: Duration,
+    /// Longest backoff delay, and the cap on `Retry-After`.
+    pub backoff_max: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            connect_timeout: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS),
+            max_retries: DEFAULT_MAX_RETRIES,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            backoff_initial: Duration::from_millis(DEFAULT_BACKOFF_INITIAL_MS),
+            backoff_max: Duration::from_secs(DEFAULT_BACKOFF_MAX_SECS),
+        }
+    }
+}
+
+/// One provider account.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    /// The provider.
+    pub kind: ProviderKind,
+    /// The account label, unique per provider.
+    pub name: String,
+    /// The API base URL, without a trailing slash.
+    pub base_url: String,
+    /// When to sync, in UTC.
+    pub schedule: Schedule,
+    /// Requests in flight at once for this account.
+    pub max_concurrency: usize,
+    /// Days of history the provider keeps (for discovery and gap reports).
+    pub retention_days: u32,
+    /// What only this provider needs.
+    pub settings: ProviderSettings,
+}
+
+impl AccountConfig {
+    /// `provider/account`, for logs and messages.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.kind.as_str(), self.name)
+    }
+}
+
+/// Provider-specific settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ProviderSettings {
+    /// `[[hydraproxy]]`.
+    HydraProxy(HydraProxySettings),
+}
+
+/// `[[hydraproxy]]` beyond the common keys.
+#[derive(Debug, Clone)]
+pub struct HydraProxySettings {
+    /// `Authorization: Token …`.
+    pub token: Secret,
+    /// The reseller API (`get_orders_status/`), a second host in HydraProxy's docs.
+    pub reseller_base_url: String,
+    /// Order ids archived beside the discovered ones.
+    pub orders: Vec<u64>,
+}
+
+/// A config that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No file was given and none exists at the default locations.
+    #[error(
+        "no config file found (looked for {}); pass --config PATH or set USAGE_ARCHIVER_CONFIG",
+        .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotFound {
+        /// The paths tried.
+        searched: Vec<PathBuf>,
+    },
+    /// The file exists but cannot be read.
+    #[error("cannot read config {}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key, or a value of the wrong type.
+    #[error("{}: {message}", .path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, which names the key, line and column.
+        message: String,
+    },
+    /// A value of the right type that is not acceptable.
+    #[error("{}:{line}: `{key}`: {reason}", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key, as `table.key`.
+        key: String,
+        /// 1-based line of the value (or of its table).
+        line: usize,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+}
+
+/// Finds the config file: the explicit path, else the first default that exists.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let searched: Vec<PathBuf> = DEFAULT_PATHS.iter().map(PathBuf::from).collect();
+    searched
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or(ConfigError::NotFound { searched })
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut config = parse(&text, path)?;
+    config.path = Some(path.to_path_buf());
+    if config.has_inline_secret && world_readable(path) {
+        config.config.warnings.push(format!(
+            "{} holds a secret and is readable by every user on this machine; run: chmod 640 {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(config.config)
+}
+
+/// Validates config text; `path` is only used in messages.
+pub fn parse(text: &str, path: &Path) -> Result<Parsed, ConfigError> {
+    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    Validator { text, path }.config(raw)
+}
+
+/// A validated config plus facts about how it was written.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The config.
+    pub config: Config,
+    /// Whether a secret is written inline in the file.
+    pub has_inline_secret: bool,
+}
+
+impl std::ops::Deref for Parsed {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl std::ops::DerefMut for Parsed {
+    fn deref_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+}
+
+#[cfg(unix)]
+fn world_readable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
+}
+
+#[cfg(not(unix))]
+fn world_readable(_path: &Path) -> bool {
+    false
+}
+
+/// Turns raw values into checked ones, naming key and line on failure.
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn config(&self, raw: raw::RawConfig) -> Result<Parsed, ConfigError> {
+        let archive = ArchiveConfig {
+            database: raw
+                .archive
+                .database
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE)),
+            keep_raw: raw.archive.keep_raw.unwrap_or_default(),
+        };
+        let http = self.http(&raw.http)?;
+        let mut accounts = Vec::new();
+        let mut has_inline_secret = false;
+        for table in &raw.hydraproxy {
+            let (account, inline) = self.hydraproxy(table)?;
+            has_inline_secret |= inline;
+            self.check_unique(&accounts, &account, table.span())?;
+            accounts.push(account);
+        }
+        let config = Config {
+            path: None,
+            archive,
+            http,
+            accounts,
+            warnings: Vec::new(),
+        };
+        Ok(Parsed {
+            config,
+            has_inline_secret,
+        })
+    }
+
+    fn http(&self, raw: &raw::RawHttp) -> Result<HttpConfig, ConfigError> {
+        let d = HttpConfig::default();
+        let secs = |v: &Option<Spanned<u64>>, key: &str, default: Duration| match v {
+            Some(s) if *s.get_ref() == 0 => Err(self.invalid(key, s.span(), "must be at least 1")),
+            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
+            None => Ok(default),
+        };
+        let timeout = secs(&raw.timeout_secs, "http.timeout_secs", d.timeout)?;
+        let connect_timeout = secs(
+            &raw.connect_timeout_secs,
+            "http.connect_timeout_secs",
+            d.connect_timeout,
+        )?;
+        let backoff_max = secs(
+            &raw.backoff_max_secs,
+            "http.backoff_max_secs",
+            d.backoff_max,
+        )?;
+        let max_body_bytes = match &raw.max_body_bytes {
+            Some(s) if *s.get_ref() < 1024 => {
+                return Err(self.invalid("http.max_body_bytes", s.span(), "must be at least 1024"));
+            }
+            Some(s) => *s.get_ref(),
+            None => d.max_body_bytes,
+        };
+        let max_retries = match &raw.max_retries {
+            Some(s) if *s.get_ref() > 20 => {
+                return Err(self.invalid("http.max_retries", s.span(), "must be at most 20"));
+            }
+            Some(s) => *s.get_ref(),
+            None => d.max_retries,
+        };
+        let backoff_initial = raw
+            .backoff_initial_ms
+            .as_ref()
+            .map_or(d.backoff_initial, |s| Duration::from_millis(*s.get_ref()));
+        Ok(HttpConfig {
+            timeout,
+            connect_timeout,
+            max_retries,
+            max_body_bytes,
+            backoff_initial,
+            backoff_max,
+        })
+    }
+
+    fn hydraproxy(
+        &self,
+        table: &Spanned<raw::RawHydraProxy>,
+    ) -> Result<(AccountConfig, bool), ConfigError> {
+        let kind = ProviderKind::HydraProxy;
+        let raw = table.get_ref();
+        let name = self.name(kind, &raw.name)?;
+        let key = |k: &str| format!("{}.{k}", kind.as_str());
+        let insecure = raw.allow_insecure_http;
+        let base_url = self.url(
+            &key("base_url"),
+            raw.base_url.as_ref(),
+            kind.default_base_url(),
+            insecure,
+        )?;
+        let reseller_base_url = self.url(
+            &key("reseller_base_url"),
+            raw.reseller_base_url.as_ref(),
+            crate::providers::hydraproxy::DEFAULT_RESELLER_BASE_URL,
+            insecure,
+        )?;
+        let orders = raw
+            .orders
+            .iter()
+            .map(|o| self.order_id(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (token, origin) = SecretSources {
+            key: "token",
+            inline: raw.token.as_deref(),
+            file: raw.token_file.as_deref(),
+            env: raw.token_env.as_deref(),
+            credential: format!("{}-{name}", kind.as_str()),
+        }
+        .resolve()
+        .map_err(|reason| self.invalid(&key("token"), table.span(), &reason))?;
+        let account = AccountConfig {
+            kind,
+            name,
+            base_url,
+            schedule: self.schedule(&key("schedule"), raw.schedule.as_ref(), kind)?,
+            max_concurrency: self
+                .concurrency(&key("max_concurrency"), raw.max_concurrency.as_ref())?,
+            retention_days: self.retention(
+                &key("retention_days"),
+                raw.retention_days.as_ref(),
+                kind,
+            )?,
+            settings: ProviderSettings::HydraProxy(HydraProxySettings {
+                token,
+                reseller_base_url,
+                orders,
+            }),
+        };
+        Ok((account, origin == SecretOrigin::Inline))
+    }
+
+    fn name(&self, kind: ProviderKind, name: &Spanned<String>) -> Result<String, ConfigError> {
+        let value = name.get_ref();
+        let ok = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if ok {
+            Ok(value.clone())
+        } else {
+            Err(self.invalid(
+                &format!("{}.name", kind.as_str()),
+                name.span(),
+                "must be 1 to 64 characters of letters, digits, '-', '_' or '.'",
+            ))
+        }
+    }
+
+    fn url(
+        &self,
+        key: &str,
+        value: Option<&Spanned<String>>,
+        default: &str,
+        allow_insecure: bool,
+    ) -> Result<String, ConfigError> {
+        let Some(value) = value else {
+            return Ok(default.to_owned());
+        };
+        let text = value.get_ref().trim_end_matches('/');
+        let url = reqwest::Url::parse(text)
+            .map_err(|e| self.invalid(key, value.span(), &format!("not a URL: {e}")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if allow_insecure => {}
+            "http" => {
+                return Err(self.invalid(
+                    key,
+                    value.span(),
+                    "must start with https:// (set allow_insecure_http = true on this account for tests)",
+                ));
+            }
+            other => {
+                return Err(self.invalid(
+                    key,
+                    value.span(),
+                    &format!("unsupported scheme {other}"),
+                ));
+            }
+        }
+        if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+            return Err(self.invalid(key, value.span(), "must not hold a query or credentials"));
+        }
+        Ok(text.to_owned())
+    }
+
+    fn schedule(
+        &self,
+        key: &str,
+        value: Option<&Spanned<String>>,
+        kind: ProviderKind,
+    ) -> Result<Schedule, ConfigError> {
+        match value {
+            None => Ok(Schedule::parse(kind.default_schedule())
+                .expect("built-in default schedules are valid cron expressions")),
+            Some(s) => {
+                Schedule::parse(s.get_ref()).map_err(|reason| self.invalid(key, s.span(), &reason))
+            }
+        }
+    }
+
+    fn concurrency(&self, key: &str, value: Option<&Spanned<i64>>) -> Result<usize, ConfigError> {
+        match value {
+            None => Ok(DEFAULT_MAX_CONCURRENCY),
+            Some(s) => match usize::try_from(*s.get_ref()) {
+                Ok(n @ 1..=256) => Ok(n),
+                _ => Err(self.invalid(key, s.span(), "must be between 1 and 256")),
+            },
+        }
+    }
+
+    fn retention(
+        &self,
+        key: &str,
+        value: Option<&Spanned<i64>>,
+        kind: ProviderKind,
+    ) -> Result<u32, ConfigError> {
+        match value {
+            None => Ok(kind.default_retention_days()),
+            Some(s) => match u32::try_from(*s.get_ref()) {
+                Ok(n @ 1..=36600) => Ok(n),
+                _ => Err(self.invalid(key, s.span(), "must be between 1 and 36600 days")),
+            },
+        }
+    }
+
+    fn order_id(&self, value: &Spanned<toml::Value>) -> Result<u64, ConfigError> {
+        let id = match value.get_ref() {
+            toml::Value::Integer(n) => u64::try_from(*n).ok(),
+            toml::Value::String(s) => crate::providers::hydraproxy::parse_order_id(s),
+            _ => None,
+        };
+        id.filter(|n| *n > 0).ok_or_else(|| {
+            self.invalid(
+                "hydraproxy.orders",
+                value.span(),
+                "each order id must be a positive integer or a string of digits",
+            )
+        })
+    }
+
+    fn check_unique(
+        &self,
+        accounts: &[AccountConfig],
+        new: &AccountConfig,
+        span: Range<usize>,
+    ) -> Result<(), ConfigError> {
+        if accounts
+            .iter()
+            .any(|a| a.kind == new.kind && a.name == new.name)
+        {
+            return Err(self.invalid(
+                &format!("{}.name", new.kind.as_str()),
+                span,
+                &format!(
+                    "account name {:?} is used twice for {}",
+                    new.name,
+                    new.kind.as_str()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn invalid(&self, key: &str, span: Range<usize>, reason: &str) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            key: key.to_owned(),
+            line: line_of(self.text, span.start),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
+}

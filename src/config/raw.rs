@@ -1,0 +1,61 @@
+//! Serde mirror of `daemon.toml`, exactly as written.
+//!
+//! Every table denies unknown keys, and values that are validated later are
+//! [`Spanned`] so that errors can name their line. Nothing here is checked
+//! beyond its TOML type; `config::load` turns this into a [`super::Config`].
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub archive: RawArchive,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub hydraproxy: Vec<Spanned<RawHydraProxy>>,
+}
+
+/// `[archive]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawArchive {
+    pub database: Option<PathBuf>,
+    pub keep_raw: Option<super::KeepRaw>,
+}
+
+/// `[http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    pub timeout_secs: Option<Spanned<u64>>,
+    pub connect_timeout_secs: Option<Spanned<u64>>,
+    pub max_retries: Option<Spanned<u32>>,
+    pub max_body_bytes: Option<Spanned<u64>>,
+    pub backoff_initial_ms: Option<Spanned<u64>>,
+    pub backoff_max_secs: Option<Spanned<u64>>,
+}
+
+/// Keys every account table has, whatever the provider.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHydraProxy {
+    pub name: Spanned<String>,
+    pub base_url: Option<Spanned<String>>,
+    pub reseller_base_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    pub schedule: Option<Spanned<String>>,
+    pub max_concurrency: Option<Spanned<i64>>,
+    pub retention_days: Option<Spanned<i64>>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub orders: Vec<Spanned<toml::Value>>,
+}

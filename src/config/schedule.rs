@@ -1,0 +1,91 @@
+//! A validated UTC cron schedule with a seconds field.
+//!
+//! Parsed exactly as tokio-cron-scheduler parses it (croner, seconds
+//! required, day-of-month AND day-of-week), so a schedule accepted here is
+//! one the scheduler accepts.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+
+/// How many upcoming ticks are looked at to find a schedule's interval.
+const INTERVAL_SAMPLE: usize = 12;
+
+/// A cron expression (`sec min hour day month weekday`, UTC).
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    expr: String,
+    cron: Cron,
+}
+
+impl Schedule {
+    /// Parses a six- or seven-field expression; the error says what is expected.
+    pub fn parse(expr: &str) -> Result<Self, String> {
+        let fields = expr.split_whitespace().count();
+        if !(6..=7).contains(&fields) {
+            return Err(format!(
+                "{expr:?} has {fields} fields; expected 6 (sec min hour day month weekday), e.g. \"0 10 * * * *\""
+            ));
+        }
+        let cron = CronParser::builder()
+            .seconds(Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(expr)
+            .map_err(|e| format!("{expr:?} is not a valid cron expression: {e}"))?;
+        let schedule = Self {
+            expr: expr.to_owned(),
+            cron,
+        };
+        if schedule.next_after(Utc::now()).is_none() {
+            return Err(format!("{expr:?} never fires"));
+        }
+        Ok(schedule)
+    }
+
+    /// The expression as written.
+    pub fn as_str(&self) -> &str {
+        &self.expr
+    }
+
+    /// The first tick strictly after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron.find_next_occurrence(&t, false).ok()
+    }
+
+    /// The longest gap between consecutive ticks after `from`, over the next dozen ticks.
+    ///
+    /// This is "the schedule's interval" of SPEC §2: a source whose last
+    /// success is older than it has missed at least one tick.
+    pub fn interval(&self, from: DateTime<Utc>) -> TimeDelta {
+        let ticks: Vec<_> = self.cron.iter_after(from).take(INTERVAL_SAMPLE).collect();
+        ticks
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or(TimeDelta::days(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_fields_are_refused_with_a_hint() {
+        let err = Schedule::parse("0 * * * *").unwrap_err();
+        assert!(err.contains("expected 6"), "{err}");
+    }
+
+    #[test]
+    fn interval_of_hourly_schedule_is_one_hour() {
+        let s = Schedule::parse("0 10 * * * *").unwrap();
+        assert_eq!(s.interval(Utc::now()), TimeDelta::hours(1));
+    }
+
+    #[test]
+    fn interval_of_irregular_schedule_is_the_longest_gap() {
+        let s = Schedule::parse("0 0 0,6 * * *").unwrap();
+        assert_eq!(s.interval(Utc::now()), TimeDelta::hours(18));
+    }
+}

@@ -1,0 +1,147 @@
+//! Typed errors shared by the HTTP client, the providers and the sync layer.
+//!
+//! Messages are lowercase, carry no trailing period, and never contain a
+//! secret, a header or a query string: reqwest errors are stripped of their
+//! URL before they are wrapped. Do not match on message text; match on the
+//! variants.
+
+use std::time::Duration;
+
+/// What went wrong talking HTTP to a provider, after retries.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// 401 or 403: the provider refused the credentials. Never retried.
+    #[error("credentials rejected (HTTP {status})")]
+    Rejected {
+        /// The status code, 401 or 403.
+        status: u16,
+        /// The response body, for providers that explain the refusal in it.
+        body: Vec<u8>,
+    },
+    /// 429 on every attempt.
+    #[error("rate limited (HTTP 429) on every attempt{}", retry_after_note(*.retry_after))]
+    RateLimited {
+        /// The last `Retry-After` the provider sent, if any.
+        retry_after: Option<Duration>,
+    },
+    /// A 5xx or 408 status on every attempt.
+    #[error("server error (HTTP {status}) on every attempt")]
+    Server {
+        /// The last status code seen.
+        status: u16,
+    },
+    /// The request or the body did not complete within the configured timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The connection could not be established or broke off.
+    #[error("connection failed")]
+    Connect(#[source] reqwest::Error),
+    /// The body was larger than `max_body_bytes`.
+    #[error("response body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The configured cap.
+        limit: u64,
+    },
+    /// Any other transport failure (invalid request, broken body, redirect loop).
+    #[error("request failed")]
+    Transport(#[source] reqwest::Error),
+}
+
+fn retry_after_note(retry_after: Option<Duration>) -> String {
+    retry_after.map_or_else(String::new, |d| {
+        format!(" (last Retry-After {}s)", d.as_secs())
+    })
+}
+
+impl HttpError {
+    /// Whether another attempt may succeed (429, 5xx, 408, timeouts, connection errors).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::Server { .. }
+                | Self::Timeout
+                | Self::Connect(_)
+                | Self::Transport(_)
+        )
+    }
+
+    /// Classifies a reqwest error, dropping the URL so no query string leaks.
+    pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
+        let err = err.without_url();
+        if err.is_timeout() {
+            Self::Timeout
+        } else if err.is_connect() {
+            Self::Connect(err)
+        } else {
+            Self::Transport(err)
+        }
+    }
+}
+
+/// What went wrong fetching or understanding one provider endpoint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The HTTP exchange failed.
+    #[error("{endpoint}: {source}")]
+    Http {
+        /// The endpoint, without host or query.
+        endpoint: String,
+        /// The transport failure.
+        #[source]
+        source: HttpError,
+    },
+    /// The provider refused the credentials (HTTP 401/403 or an error body that says so).
+    #[error("{endpoint}: credentials rejected: {message}{hint}")]
+    Rejected {
+        /// The endpoint, without host or query.
+        endpoint: String,
+        /// The provider's own words, or the status code.
+        message: String,
+        /// A provider-specific hint, starting with "; " or empty.
+        hint: &'static str,
+    },
+    /// The provider answered with an error body (e.g. `"status": "ERROR"`), whatever the HTTP status.
+    #[error("{endpoint}: provider error: {message}")]
+    Api {
+        /// The endpoint, without host or query.
+        endpoint: String,
+        /// The provider's message.
+        message: String,
+    },
+    /// The subject does not exist (any more) at the provider.
+    #[error("{endpoint}: not found: {message}")]
+    NotFound {
+        /// The endpoint, without host or query.
+        endpoint: String,
+        /// The provider's message.
+        message: String,
+    },
+    /// The body is not what the documentation describes.
+    #[error("{endpoint}: malformed response: {reason}")]
+    Malformed {
+        /// The endpoint, without host or query.
+        endpoint: String,
+        /// What was wrong, naming the field where possible.
+        reason: String,
+        /// The offending body with its status, kept raw when `keep_raw` allows.
+        raw: Box<crate::model::RawResponse>,
+    },
+}
+
+impl ProviderError {
+    /// Whether the credentials were refused, which makes further requests of the account pointless.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Self::Rejected { .. })
+    }
+
+    /// The raw response that caused the error, where one was received.
+    pub fn raw(&self) -> Option<&crate::model::RawResponse> {
+        match self {
+            Self::Malformed { raw, .. } => Some(raw),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The HTTP client every provider shares: timeouts, a body cap, retries and politeness.
+//!
+//! One `reqwest::Client` (rustls with ring, no proxy) serves all accounts.
+//! [`AccountClient`] adds the per-account concurrency limit (SPEC §5.6).
+//! Retries follow lychee's classification plus connection errors: 429, 5xx,
+//! 408, timeouts and connection failures are retried with exponential
+//! backoff and jitter, `Retry-After` is honoured up to `backoff_max`; 401/403
+//! are returned at once as [`HttpError::Rejected`]. Every other status comes
+//! back as a [`Response`] for the provider to interpret. Nothing here logs a
+//! URL query, a header or a body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{RequestBuilder, StatusCode};
+use tokio::sync::Semaphore;
+
+use crate::config::HttpConfig;
+use crate::error::HttpError;
+
+/// A response with its whole body, already checked against the size cap.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// The shared client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    config: Arc<HttpConfig>,
+}
+
+impl HttpClient {
+    /// Builds the client. Fails when no TLS root certificates can be loaded.
+    pub fn new(config: &HttpConfig) -> Result<Self, HttpError> {
+        install_crypto_provider();
+        let inner = reqwest::Client::builder()
+            .user_agent(concat!("usage-archiver/", env!("CARGO_PKG_VERSION")))
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .no_proxy()
+            .build()
+            .map_err(HttpError::Transport)?;
+        Ok(Self {
+            inner,
+            config: Arc::new(config.clone()),
+        })
+    }
+}
+
+/// Installs ring as rustls's process-wide crypto provider; later calls are no-ops.
+pub fn install_crypto_provider() {
+    // An Err only says a provider is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The shared client plus one account's concurrency limit.
+#[derive(Debug, Clone)]
+pub struct AccountClient {
+    http: HttpClient,
+    permits: Arc<Semaphore>,
+}
+
+impl AccountClient {
+    /// At most `max_concurrency` requests of this account are in flight at once.
+    pub fn new(http: HttpClient, max_concurrency: usize) -> Self {
+        Self {
+            http,
+            permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+        }
+    }
+
+    /// Sends the request `build` makes, retrying transient failures.
+    ///
+    /// `build` is called once per attempt. `endpoint` names the request in logs.
+    pub async fn send<F>(&self, endpoint: &str, build: F) -> Result<Response, HttpError>
+    where
+        F: Fn(&reqwest::Client) -> RequestBuilder,
+    {
+        let config = &self.http.config;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(config.backoff_initial)
+            .with_max_delay(config.backoff_max)
+            .with_max_times(config.max_retries as usize)
+            .with_jitter();
+        let cap = config.backoff_max;
+        (|| self.attempt(&build))
+            .retry(backoff)
+            .when(HttpError::is_retryable)
+            .adjust(move |err, delay| match err {
+                HttpError::RateLimited { retry_after: Some(ra) } => {
+                    delay.map(|d| d.max((*ra).min(cap)))
+                }
+                _ => delay,
+            })
+            .notify(|err, delay| {
+                tracing::warn!(endpoint, error = %err, retry_in_ms = delay.as_millis() as u64, "Retrying request");
+            })
+            .await
+    }
+
+    async fn attempt<F>(&self, build: &F) -> Result<Response, HttpError>
+    where
+        F: Fn(&reqwest::Client) -> RequestBuilder,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HttpError::Timeout)?;
+        let mut response = build(&self.http.inner)
+            .send()
+            .await
+            .map_err(HttpError::from_reqwest)?;
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers());
+        let limit = self.http.config.max_body_bytes;
+        if response.content_length().is_some_and(|len| len > limit) {
+            return Err(HttpError::BodyTooLarge { limit });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(HttpError::from_reqwest)? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(HttpError::BodyTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        classify(status, retry_after, Bytes::from(body))
+    }
+}
+
+/// Maps a complete response to success or a typed failure.
+fn classify(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    match status.as_u16() {
+        401 | 403 => Err(HttpError::Rejected {
+            status: status.as_u16(),
+            body: body.to_vec(),
+        }),
+        429 => Err(HttpError::RateLimited { retry_after }),
+        408 | 500..=599 => Err(HttpError::Server {
+            status: status.as_u16(),
+        }),
+        _ => Ok(Response { status, body }),
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date; `None` when absent or unreadable.
+pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn retry_after_seconds_are_read() {
+        assert_eq!(
+            parse_retry_after(&headers("7")),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn retry_after_date_in_the_past_means_now() {
+        let d = parse_retry_after(&headers("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(d, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn retry_after_garbage_is_ignored() {
+        assert_eq!(parse_retry_after(&headers("soon")), None);
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let c = |s: u16| classify(StatusCode::from_u16(s).unwrap(), None, Bytes::new());
+        assert!(matches!(
+            c(401),
+            Err(HttpError::Rejected { status: 401, .. })
+        ));
+        assert!(matches!(
+            c(403),
+            Err(HttpError::Rejected { status: 403, .. })
+        ));
+        assert!(matches!(c(429), Err(HttpError::RateLimited { .. })));
+        assert!(matches!(c(503), Err(HttpError::Server { status: 503 })));
+        assert!(matches!(c(408), Err(HttpError::Server { status: 408 })));
+        assert!(c(404).is_ok());
+        assert!(c(200).is_ok());
+    }
+}

@@ -1,0 +1,89 @@
+//! Domain rows that providers return and the store writes.
+//!
+//! These types are neutral: no wire names, no SQL. Providers convert their
+//! responses into them (`parse_*`), and only `sync` hands them to the store.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Usage of one subject (order, customer, server, sub-user) on one UTC day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayUsage {
+    /// The UTC day the usage belongs to.
+    pub day: NaiveDate,
+    /// Uploaded megabytes, `None` where the provider reports only a total.
+    pub upload_mb: Option<f64>,
+    /// Downloaded megabytes, `None` where the provider reports only a total.
+    pub download_mb: Option<f64>,
+    /// Total megabytes.
+    pub total_mb: f64,
+}
+
+/// Usage of one subject in one calendar month, as the provider reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthUsage {
+    /// First day of the month.
+    pub month: NaiveDate,
+    /// Uploaded megabytes, if known.
+    pub upload_mb: Option<f64>,
+    /// Downloaded megabytes, if known.
+    pub download_mb: Option<f64>,
+    /// Total megabytes.
+    pub total_mb: f64,
+}
+
+/// One account-level figure (balance, credit, remaining traffic) at a moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BalanceSnapshot {
+    /// What is measured, e.g. `balance_usd`.
+    pub metric: String,
+    /// The value in `unit`.
+    pub value: f64,
+    /// The unit of `value`, e.g. `USD` or `MB`.
+    pub unit: String,
+}
+
+/// A response body as it came from the provider, kept for `keep_raw`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawResponse {
+    /// The endpoint it came from, without host or query (e.g. `view_usage_history/`).
+    pub endpoint: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// The body bytes, capped by `max_body_bytes`.
+    pub body: bytes::Bytes,
+}
+
+/// Everything a provider fetched for one subject in one request cycle.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubjectUsage {
+    /// Day rows, in any order. Days the provider no longer lists are simply absent.
+    pub days: Vec<DayUsage>,
+    /// Month rows reported by the provider (not rollups).
+    pub months: Vec<MonthUsage>,
+    /// The responses these rows were parsed from.
+    pub raw: Vec<RawResponse>,
+}
+
+/// The result of a fetch, stamped with the moment it was taken.
+///
+/// The store decides finality from `fetched_at`: a day is final once it
+/// was fetched after that UTC day ended (SPEC §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchTime(pub DateTime<Utc>);
+
+impl FetchTime {
+    /// The current wall-clock time in UTC.
+    pub fn now() -> Self {
+        Self(Utc::now())
+    }
+
+    /// The UTC day of the fetch.
+    pub fn day(self) -> NaiveDate {
+        self.0.date_naive()
+    }
+
+    /// RFC 3339 text with second precision and a `Z` suffix, as stored.
+    pub fn rfc3339(self) -> String {
+        self.0.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+}

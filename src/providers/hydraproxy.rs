@@ -1,0 +1,340 @@
+//! HydraProxy: per-order daily upload/download/total MB, and the account balance.
+//!
+//! Two hosts, as the docs show: `base_url` (`view_usage_history/`,
+//! `get_account_info/`) and `reseller_base_url` (`get_orders_status/`).
+//! POST endpoints end in a slash and take form fields; digits go as strings.
+//! Any body with `"status": "ERROR"` is an error whatever the HTTP status,
+//! and `unauthorised_request` means rejected credentials, which HydraProxy
+//! also answers to machines whose IP address is not whitelisted.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::json::{check_mb, decode, decode_value, parse_day};
+use super::{Provider, ProviderKind};
+use crate::config::{AccountConfig, HydraProxySettings, Secret};
+use crate::error::ProviderError;
+use crate::http::{AccountClient, Response};
+use crate::model::{BalanceSnapshot, DayUsage, RawResponse, SubjectUsage};
+
+/// The usage-history API (`view_usage_history/`, `get_account_info/`).
+pub const DEFAULT_BASE_URL: &str = "https://app.hydraproxy.com/api";
+/// The reseller API (`get_orders_status/`).
+pub const DEFAULT_RESELLER_BASE_URL: &str = "https://api.hydraproxy.com";
+/// Days of history HydraProxy is assumed to keep per order.
+pub const DEFAULT_RETENTION_DAYS: u32 = 7;
+/// Every order status `get_orders_status/` accepts; discovery asks for each.
+pub const ORDER_STATUSES: [&str; 6] = [
+    "ACTIVE",
+    "CANCELED",
+    "PENDING",
+    "PROCESSING",
+    "NO_FUNDS",
+    "TERMINATED",
+];
+
+const USAGE_ENDPOINT: &str = "view_usage_history/";
+const ORDERS_ENDPOINT: &str = "get_orders_status/";
+const ACCOUNT_ENDPOINT: &str = "get_account_info/";
+const REJECTED_HINT: &str = "; HydraProxy also gives this answer when this machine's IP address is not whitelisted for the API";
+
+/// Wire types, named after the endpoints.
+mod api {
+    use serde::Deserialize;
+
+    use super::super::json::{flexible_f64, flexible_id};
+
+    /// `view_usage_history/` when `status` is `OK`.
+    #[derive(Debug, Deserialize)]
+    pub(super) struct UsageHistoryResponse {
+        #[serde(deserialize_with = "flexible_id")]
+        pub order_id: u64,
+        pub usage: Option<Vec<UsageRow>>,
+    }
+
+    /// One day of `usage`.
+    #[derive(Debug, Deserialize)]
+    pub(super) struct UsageRow {
+        pub date: String,
+        #[serde(deserialize_with = "flexible_f64")]
+        pub bandwidth_upload_mb: f64,
+        #[serde(deserialize_with = "flexible_f64")]
+        pub bandwidth_download_mb: f64,
+        #[serde(deserialize_with = "flexible_f64")]
+        pub bandwidth_total_mb: f64,
+    }
+
+    /// One entry of `get_orders_status/`.
+    #[derive(Debug, Deserialize)]
+    pub(super) struct OrderStatus {
+        #[serde(deserialize_with = "flexible_id")]
+        pub id: u64,
+    }
+
+    /// `get_account_info/` when `status` is `OK`.
+    #[derive(Debug, Deserialize)]
+    pub(super) struct AccountInfoResponse {
+        #[serde(deserialize_with = "flexible_f64")]
+        pub balance_usd: f64,
+    }
+}
+
+/// One HydraProxy account.
+pub struct HydraProxy {
+    base_url: String,
+    reseller_base_url: String,
+    token: Secret,
+    orders: Vec<u64>,
+    client: AccountClient,
+}
+
+impl HydraProxy {
+    /// Builds the provider from its config.
+    pub fn new(
+        account: &AccountConfig,
+        settings: &HydraProxySettings,
+        client: AccountClient,
+    ) -> Self {
+        Self {
+            base_url: account.base_url.clone(),
+            reseller_base_url: settings.reseller_base_url.clone(),
+            token: settings.token.clone(),
+            orders: settings.orders.clone(),
+            client,
+        }
+    }
+
+    async fn request(
+        &self,
+        base: &str,
+        endpoint: &'static str,
+        form: Option<(&'static str, String)>,
+    ) -> Result<Response, ProviderError> {
+        let url = format!("{base}/{endpoint}");
+        let auth = format!("Token {}", self.token.expose());
+        let result = self
+            .client
+            .send(endpoint, |c| {
+                let req = match &form {
+                    Some((key, value)) => c.post(&url).form(&[(key, value)]),
+                    None => c.get(&url),
+                };
+                req.header("Accept", "application/json")
+                    .header("Authorization", &auth)
+            })
+            .await;
+        result.map_err(|source| match source {
+            crate::error::HttpError::Rejected { status, body } => rejected(
+                endpoint,
+                &error_message(&body).unwrap_or_else(|| format!("HTTP {status}")),
+            ),
+            source => ProviderError::Http {
+                endpoint: endpoint.to_owned(),
+                source,
+            },
+        })
+    }
+
+    async fn fetch_orders_with_status(
+        &self,
+        status: &'static str,
+    ) -> Result<Vec<u64>, ProviderError> {
+        let resp = self
+            .request(
+                &self.reseller_base_url,
+                ORDERS_ENDPOINT,
+                Some(("status", status.to_owned())),
+            )
+            .await?;
+        parse_orders_status(&resp)
+    }
+}
+
+#[async_trait]
+impl Provider for HydraProxy {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::HydraProxy
+    }
+
+    async fn discover_subjects(&self) -> Result<Vec<String>, ProviderError> {
+        let lists =
+            futures_join_all(ORDER_STATUSES.map(|s| self.fetch_orders_with_status(s))).await;
+        let mut ids: BTreeSet<u64> = self.orders.iter().copied().collect();
+        for list in lists {
+            ids.extend(list?);
+        }
+        Ok(ids.into_iter().map(|id| id.to_string()).collect())
+    }
+
+    async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError> {
+        let order_id = parse_order_id(subject).ok_or_else(|| ProviderError::Api {
+            endpoint: USAGE_ENDPOINT.to_owned(),
+            message: format!("{subject:?} is not a HydraProxy order id"),
+        })?;
+        let resp = self
+            .request(
+                &self.base_url,
+                USAGE_ENDPOINT,
+                Some(("order_id", order_id.to_string())),
+            )
+            .await?;
+        let days = parse_usage_history(order_id, &resp)?;
+        Ok(SubjectUsage {
+            days,
+            months: Vec::new(),
+            raw: vec![raw(USAGE_ENDPOINT, &resp)],
+        })
+    }
+
+    async fn fetch_balance(&self) -> Result<(Vec<BalanceSnapshot>, RawResponse), ProviderError> {
+        let resp = self.request(&self.base_url, ACCOUNT_ENDPOINT, None).await?;
+        let balances = parse_account_info(&resp)?;
+        Ok((balances, raw(ACCOUNT_ENDPOINT, &resp)))
+    }
+}
+
+/// Runs futures concurrently and returns their outputs in order.
+async fn futures_join_all<F: std::future::Future>(futures: [F; 6]) -> [F::Output; 6] {
+    let [a, b, c, d, e, f] = futures;
+    let (a, b, c, d, e, f) = tokio::join!(a, b, c, d, e, f);
+    [a, b, c, d, e, f]
+}
+
+/// Parses a subject or config value as an order id: digits only.
+pub fn parse_order_id(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Parses `view_usage_history/`. `usage: null` is no rows; the order id must match.
+pub fn parse_usage_history(order_id: u64, resp: &Response) -> Result<Vec<DayUsage>, ProviderError> {
+    let value = checked_body(USAGE_ENDPOINT, resp)?;
+    let parsed: api::UsageHistoryResponse =
+        decode_value(value).map_err(|reason| malformed(USAGE_ENDPOINT, reason, resp))?;
+    if parsed.order_id != order_id {
+        let reason = format!(
+            "answer is for order {}, asked for order {order_id}",
+            parsed.order_id
+        );
+        return Err(malformed(USAGE_ENDPOINT, reason, resp));
+    }
+    let mut days: BTreeMap<NaiveDate, DayUsage> = BTreeMap::new();
+    for (i, row) in parsed.usage.unwrap_or_default().into_iter().enumerate() {
+        let day = day_usage(&row)
+            .map_err(|r| malformed(USAGE_ENDPOINT, format!("usage[{i}].{r}"), resp))?;
+        days.insert(day.day, day);
+    }
+    Ok(days.into_values().collect())
+}
+
+fn day_usage(row: &api::UsageRow) -> Result<DayUsage, String> {
+    Ok(DayUsage {
+        day: parse_day(&row.date).map_err(|e| format!("date: {e}"))?,
+        upload_mb: Some(check_mb("bandwidth_upload_mb", row.bandwidth_upload_mb)?),
+        download_mb: Some(check_mb(
+            "bandwidth_download_mb",
+            row.bandwidth_download_mb,
+        )?),
+        total_mb: check_mb("bandwidth_total_mb", row.bandwidth_total_mb)?,
+    })
+}
+
+/// Parses `get_orders_status/`: a JSON array of orders.
+pub fn parse_orders_status(resp: &Response) -> Result<Vec<u64>, ProviderError> {
+    let value = checked_body(ORDERS_ENDPOINT, resp)?;
+    let orders: Vec<api::OrderStatus> =
+        decode_value(value).map_err(|reason| malformed(ORDERS_ENDPOINT, reason, resp))?;
+    Ok(orders.into_iter().map(|o| o.id).collect())
+}
+
+/// Parses `get_account_info/` into a `balance_usd` snapshot.
+pub fn parse_account_info(resp: &Response) -> Result<Vec<BalanceSnapshot>, ProviderError> {
+    let value = checked_body(ACCOUNT_ENDPOINT, resp)?;
+    let info: api::AccountInfoResponse =
+        decode_value(value).map_err(|reason| malformed(ACCOUNT_ENDPOINT, reason, resp))?;
+    Ok(vec![BalanceSnapshot {
+        metric: "balance_usd".to_owned(),
+        value: info.balance_usd,
+        unit: "USD".to_owned(),
+    }])
+}
+
+/// Parses the body as JSON and turns `"status": "ERROR"` and unexpected statuses into errors.
+fn checked_body(
+    endpoint: &'static str,
+    resp: &Response,
+) -> Result<serde_json::Value, ProviderError> {
+    let value: Option<serde_json::Value> = decode(&resp.body).ok();
+    if let Some(message) = value.as_ref().and_then(error_message_of) {
+        return Err(if message == "unauthorised_request" {
+            rejected(endpoint, &message)
+        } else {
+            ProviderError::Api {
+                endpoint: endpoint.to_owned(),
+                message,
+            }
+        });
+    }
+    if !resp.status.is_success() {
+        return Err(ProviderError::Api {
+            endpoint: endpoint.to_owned(),
+            message: format!("unexpected HTTP {}", resp.status.as_u16()),
+        });
+    }
+    match value {
+        Some(value) => Ok(value),
+        None => {
+            let reason = decode::<serde_json::Value>(&resp.body)
+                .err()
+                .unwrap_or_default();
+            Err(malformed(endpoint, reason, resp))
+        }
+    }
+}
+
+/// The message of an `"status": "ERROR"` body, if `body` is one.
+fn error_message(body: &[u8]) -> Option<String> {
+    decode::<serde_json::Value>(body)
+        .ok()
+        .as_ref()
+        .and_then(error_message_of)
+}
+
+fn error_message_of(value: &serde_json::Value) -> Option<String> {
+    let obj = value.as_object()?;
+    if obj.get("status")?.as_str()? != "ERROR" {
+        return None;
+    }
+    let message = obj
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or("no message");
+    Some(message.chars().take(200).collect())
+}
+
+fn rejected(endpoint: &str, message: &str) -> ProviderError {
+    ProviderError::Rejected {
+        endpoint: endpoint.to_owned(),
+        message: message.to_owned(),
+        hint: REJECTED_HINT,
+    }
+}
+
+fn malformed(endpoint: &str, reason: String, resp: &Response) -> ProviderError {
+    ProviderError::Malformed {
+        endpoint: endpoint.to_owned(),
+        reason,
+        raw: Box::new(raw(endpoint, resp)),
+    }
+}
+
+fn raw(endpoint: &str, resp: &Response) -> RawResponse {
+    RawResponse {
+        endpoint: endpoint.to_owned(),
+        status: resp.status.as_u16(),
+        body: resp.body.clone(),
+    }
+}

@@ -1,0 +1,125 @@
+//! Decoding helpers every provider uses: JSON with field paths in errors,
+//! numbers that may arrive as strings, and strict UTC dates.
+//!
+//! Providers send numbers as `1185.46` or `"1185.46"`; both are accepted, and
+//! anything else (NaN, infinity, negative usage, text) is an error that
+//! names the field.
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer};
+
+/// Decodes `body` into `T`; the error names the path of the bad field (`usage[2].date`).
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
+    de.end()
+        .map_err(|e| format!("trailing data after JSON: {e}"))?;
+    Ok(value)
+}
+
+/// Decodes an already parsed value into `T`, naming the bad field.
+pub(crate) fn decode_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(describe)
+}
+
+fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        format!("invalid JSON: {inner}")
+    } else if path == "." {
+        inner.to_string()
+    } else {
+        format!("{path}: {inner}")
+    }
+}
+
+/// A JSON number, or a string holding one.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum NumberOrString {
+    Number(f64),
+    Text(String),
+}
+
+/// Deserializes a finite `f64` that may arrive as a string.
+pub(crate) fn flexible_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let value = match NumberOrString::deserialize(d)? {
+        NumberOrString::Number(n) => n,
+        NumberOrString::Text(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| de::Error::custom(format!("expected a number, got {s:?}")))?,
+    };
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(de::Error::custom("expected a finite number"))
+    }
+}
+
+/// Deserializes a non-negative integer id that may arrive as a string of digits.
+pub(crate) fn flexible_id<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match NumberOrString::deserialize(d)? {
+        NumberOrString::Number(n) if n >= 0.0 && n.fract() == 0.0 && n < 9.0e15 => Ok(n as u64),
+        NumberOrString::Text(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
+            .parse()
+            .map_err(|_| de::Error::custom(format!("id {s:?} is too large"))),
+        other => Err(de::Error::custom(format!(
+            "expected an integer id, got {other:?}"
+        ))),
+    }
+}
+
+/// Parses a `YYYY-MM-DD` date, rejecting any other shape.
+pub(crate) fn parse_day(text: &str) -> Result<NaiveDate, String> {
+    let shape_ok = text.len() == 10 && text.as_bytes().get(4) == Some(&b'-');
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|_| shape_ok)
+        .ok_or_else(|| format!("{text:?} is not a YYYY-MM-DD date"))
+}
+
+/// A megabyte figure must be finite and not negative.
+pub(crate) fn check_mb(field: &str, value: f64) -> Result<f64, String> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{field} is {value}, expected a non-negative number of MB"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Row {
+        #[serde(deserialize_with = "flexible_f64")]
+        mb: f64,
+    }
+
+    #[test]
+    fn numbers_may_be_strings() {
+        let rows: Vec<Row> = decode(br#"[{"mb": 1.5}, {"mb": "2.25"}]"#).unwrap();
+        assert_eq!(rows[0].mb, 1.5);
+        assert_eq!(rows[1].mb, 2.25);
+    }
+
+    #[test]
+    fn bad_number_names_its_path() {
+        let err = decode::<Vec<Row>>(br#"[{"mb": 1}, {"mb": "lots"}]"#).unwrap_err();
+        assert!(err.starts_with("[1].mb:"), "{err}");
+    }
+
+    #[test]
+    fn days_must_be_iso() {
+        assert!(parse_day("2022-04-25").is_ok());
+        assert!(parse_day("2022-4-25").is_err());
+        assert!(parse_day("2022-02-30").is_err());
+        assert!(parse_day("25/04/2022").is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! Schedules every account on its UTC cron expression, with catch-up and no overlap.
+//!
+//! tokio-cron-scheduler fires the jobs but keeps no history and lets runs
+//! overlap, so [`Runner`] owns both concerns: a per-account lock that a
+//! tick must win to start a run (a tick that finds the previous run still
+//! going is skipped and logged), and catch-up at start for every account
+//! whose last success is older than its schedule's interval. Runs are
+//! spawned on a [`TaskTracker`] so shutdown can wait for them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::AccountConfig;
+use crate::providers::Provider;
+use crate::store::runs::load_last_success;
+use crate::store::{Store, StoreError};
+use crate::sync::{self, RunReport, SyncOptions};
+
+/// The cron expression of the liveness heartbeat the watchdog checks.
+pub const HEARTBEAT_SCHEDULE: &str = "*/10 * * * * *";
+
+/// One account and the lock that keeps its runs from overlapping.
+struct Slot {
+    account: AccountConfig,
+    provider: Arc<dyn Provider>,
+    running: Arc<Mutex<()>>,
+}
+
+/// Starts account runs: at most one per account at a time, all tracked for shutdown.
+pub struct Runner {
+    slots: Vec<Slot>,
+    store: Store,
+    options: SyncOptions,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    on_finish: Box<dyn Fn(&RunReport) + Send + Sync>,
+}
+
+impl Runner {
+    /// A runner for `accounts`; `on_finish` is told about every finished run.
+    pub fn new(
+        accounts: Vec<(AccountConfig, Arc<dyn Provider>)>,
+        store: Store,
+        options: SyncOptions,
+        on_finish: Box<dyn Fn(&RunReport) + Send + Sync>,
+    ) -> Self {
+        let slots = accounts
+            .into_iter()
+            .map(|(account, provider)| Slot {
+                account,
+                provider,
+                running: Arc::new(Mutex::new(())),
+            })
+            .collect();
+        Self {
+            slots,
+            store,
+            options,
+            cancel: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            on_finish,
+        }
+    }
+
+    /// Starts a run of account `index` unless one is running or shutdown began.
+    ///
+    /// Returns whether a run was started. The lock is taken before this
+    /// returns, so a second call while the first run goes on returns false.
+    pub fn trigger(self: &Arc<Self>, index: usize, reason: &'static str) -> bool {
+        let Some(slot) = self.slots.get(index) else {
+            return false;
+        };
+        let label = slot.account.label();
+        if self.cancel.is_cancelled() {
+            return false;
+        }
+        let Ok(guard) = Arc::clone(&slot.running).try_lock_owned() else {
+            tracing::warn!(account = %label, reason, "Previous run still going; skipping this one");
+            return false;
+        };
+        let this = Arc::clone(self);
+        self.tracker.spawn(async move {
+            let _guard = guard;
+            let Some(slot) = this.slots.get(index) else { return };
+            tracing::info!(account = %label, reason, "Starting run");
+            let provider = Arc::clone(&slot.provider);
+            match sync::run_account(&slot.account, provider, &this.store, &this.options, &this.cancel).await {
+                Ok(report) => (this.on_finish)(&report),
+                Err(err) => tracing::error!(account = %label, error = %err, "Run could not be recorded in the archive"),
+            }
+        });
+        true
+    }
+
+    /// Triggers every account whose last success is older than its schedule's interval.
+    pub async fn catch_up(self: &Arc<Self>, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut started = 0;
+        for (index, slot) in self.slots.iter().enumerate() {
+            let (kind, name) = (slot.account.kind.as_str(), slot.account.name.clone());
+            let last = self
+                .store
+                .call(move |c| load_last_success(c, kind, &name))
+                .await?;
+            let last = last
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            let due = last.is_none_or(|t| now - t > slot.account.schedule.interval(now));
+            if due && self.trigger(index, "catch-up") {
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
+    /// Adds one cron job per account to `scheduler`.
+    pub async fn schedule(
+        self: &Arc<Self>,
+        scheduler: &JobScheduler,
+    ) -> Result<(), JobSchedulerError> {
+        for (index, slot) in self.slots.iter().enumerate() {
+            let this = Arc::clone(self);
+            let job = Job::new_async(slot.account.schedule.as_str(), move |_id, _lock| {
+                let this = Arc::clone(&this);
+                Box::pin(async move {
+                    this.trigger(index, "schedule");
+                })
+            })?;
+            scheduler.add(job).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops new runs, cancels the fetches in flight, and waits for running writes.
+    pub async fn shutdown(&self, deadline: std::time::Duration) -> bool {
+        self.cancel.cancel();
+        self.tracker.close();
+        tokio::time::timeout(deadline, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+
+    /// Waits until every run started so far has finished (tests, one-shot catch-up).
+    pub async fn wait_idle(&self) {
+        self.tracker.close();
+        self.tracker.wait().await;
+        self.tracker.reopen();
+    }
+}
+
+/// Adds a job that stamps `beat` with the current time every ten seconds.
+pub async fn add_heartbeat(
+    scheduler: &JobScheduler,
+    beat: Arc<AtomicI64>,
+) -> Result<(), JobSchedulerError> {
+    beat.store(Utc::now().timestamp(), Ordering::Relaxed);
+    let job = Job::new_async(HEARTBEAT_SCHEDULE, move |_id, _lock| {
+        let beat = Arc::clone(&beat);
+        Box::pin(async move {
+            beat.store(Utc::now().timestamp(), Ordering::Relaxed);
+        })
+    })?;
+    scheduler.add(job).await?;
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! The daemon's life: start, READY, watchdog, signals, graceful stop.
+//!
+//! Signal handlers are installed first. READY=1 is sent only once the
+//! archive is open and migrated and the scheduler runs. The watchdog is
+//! pinged at half `WATCHDOG_USEC` only while the scheduler's heartbeat job
+//! keeps firing, so a hung scheduler gets the service restarted. On SIGTERM
+//! or SIGINT: STOPPING=1, no new runs, fetches in flight cancelled, writes
+//! in progress finished (up to [`DRAIN_DEADLINE`]), exit 0. Without
+//! `NOTIFY_SOCKET` every notification is a no-op.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_cron_scheduler::JobScheduler;
+
+use crate::config::Config;
+use crate::http::HttpClient;
+use crate::scheduler::{Runner, add_heartbeat};
+use crate::store::Store;
+use crate::sync::{RunReport, SyncOptions};
+
+/// How long shutdown waits for running syncs to finish their writes.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(25);
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    if config.accounts.is_empty() {
+        anyhow::bail!("no account is configured; add a [[hydraproxy]] table to the config");
+    }
+    let store = Store::open(&config.archive.database)?;
+    let http = HttpClient::new(&config.http).context("cannot set up the HTTP client")?;
+    let accounts = config
+        .accounts
+        .iter()
+        .map(|a| (a.clone(), crate::providers::build(a, &http)))
+        .collect();
+    let runner = Arc::new(Runner::new(
+        accounts,
+        store,
+        SyncOptions::new(config.archive.keep_raw),
+        Box::new(notify_run),
+    ));
+    let mut scheduler = JobScheduler::new()
+        .await
+        .context("cannot create the scheduler")?;
+    runner
+        .schedule(&scheduler)
+        .await
+        .context("cannot schedule the accounts")?;
+    let beat = Arc::new(AtomicI64::new(0));
+    add_heartbeat(&scheduler, Arc::clone(&beat))
+        .await
+        .context("cannot schedule the heartbeat")?;
+    scheduler
+        .start()
+        .await
+        .context("cannot start the scheduler")?;
+    let caught_up = runner.catch_up(chrono::Utc::now()).await?;
+    tracing::info!(accounts = config.accounts.len(), catch_up_runs = caught_up, database = %config.archive.database.display(), "Daemon started");
+    notify(&[NotifyState::Ready, NotifyState::Status("scheduling")]);
+    let watchdog = tokio::spawn(watchdog(beat));
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received; stopping"),
+        _ = int.recv() => tracing::info!("SIGINT received; stopping"),
+    }
+    notify(&[NotifyState::Stopping]);
+    watchdog.abort();
+    if let Err(err) = scheduler.shutdown().await {
+        tracing::warn!(error = %err, "Scheduler did not shut down cleanly");
+    }
+    if !runner.shutdown(DRAIN_DEADLINE).await {
+        tracing::warn!(
+            "Runs still going after the drain deadline; exiting anyway (each subject's writes are atomic)"
+        );
+    }
+    tracing::info!("Stopped");
+    Ok(())
+}
+
+/// Tells systemd (and tests listening on `NOTIFY_SOCKET`) how a run ended.
+fn notify_run(report: &RunReport) {
+    let status = format!(
+        "{}: run {} {} ({} subjects, {} rows inserted, {} updated)",
+        report.label,
+        report.run_id,
+        report.status.as_str(),
+        report.totals.subjects_ok,
+        report.totals.rows_inserted,
+        report.totals.rows_updated
+    );
+    notify(&[NotifyState::Status(&status)]);
+}
+
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(err) = sd_notify::notify(states) {
+        tracing::warn!(error = %err, "Cannot notify systemd");
+    }
+}
+
+/// Pings the watchdog at half its interval while the heartbeat is fresh.
+async fn watchdog(beat: Arc<AtomicI64>) {
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let period = interval / 2;
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        let age = chrono::Utc::now().timestamp() - beat.load(Ordering::Relaxed);
+        if age <= (interval.as_secs() as i64).max(20) {
+            notify(&[NotifyState::Watchdog]);
+        } else {
+            tracing::error!(
+                heartbeat_age_secs = age,
+                "Scheduler heartbeat stale; withholding the watchdog ping"
+            );
+        }
+    }
+}

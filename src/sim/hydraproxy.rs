@@ -1,0 +1,213 @@
+//! Simulated HydraProxy: orders of every status, a retention window, a provisional today.
+//!
+//! Serves `get_orders_status/` under `/hydraproxy/reseller` and
+//! `view_usage_history/` and `get_account_info/` under `/hydraproxy/api`,
+//! with the documented headers, form fields and `"status": "ERROR"` bodies.
+
+use std::sync::Arc;
+
+use axum::extract::{Form, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{NaiveDate, TimeDelta, Timelike};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{SimClock, mix};
+use crate::providers::hydraproxy::ORDER_STATUSES;
+
+/// The token the simulated account accepts.
+pub const SIM_TOKEN: &str = "sim-hydraproxy-token";
+/// The first simulated order id.
+pub const FIRST_ORDER_ID: u64 = 37_000;
+
+/// The simulated account.
+#[derive(Debug, Clone)]
+pub struct SimHydraProxy {
+    /// Number of orders, with ids from [`FIRST_ORDER_ID`].
+    pub orders: u64,
+    /// Days of usage each order has had (before the retention cut).
+    pub history_days: u32,
+    /// Days the API still shows, today included.
+    pub retention_days: u32,
+    /// Seed of the generated figures.
+    pub seed: u64,
+}
+
+impl SimHydraProxy {
+    /// The demo's account: 12 orders, 4 weeks of use, 14 days visible.
+    pub fn demo() -> Self {
+        Self {
+            orders: 12,
+            history_days: 28,
+            retention_days: 14,
+            seed: 7,
+        }
+    }
+
+    /// The config tables for an account on this simulator.
+    pub fn daemon_toml(&self, base: &str) -> String {
+        format!(
+            "[[hydraproxy]]\nname = \"sim\"\nbase_url = \"{base}/hydraproxy/api\"\n\
+             reseller_base_url = \"{base}/hydraproxy/reseller\"\nallow_insecure_http = true\n\
+             token = \"{SIM_TOKEN}\"\nschedule = \"0 10 * * * *\"\nretention_days = {}\nmax_concurrency = 8\n",
+            self.retention_days
+        )
+    }
+
+    /// The status of an order: most are active, the rest spread over the other statuses.
+    pub fn status_of(&self, id: u64) -> &'static str {
+        let r = mix(&[self.seed, id, 1]) % 10;
+        ORDER_STATUSES
+            .get(r.saturating_sub(4) as usize)
+            .copied()
+            .unwrap_or("ACTIVE")
+    }
+
+    /// Upload and download MB of an order on a day, with today scaled by the hour.
+    pub fn usage(
+        &self,
+        id: u64,
+        day: NaiveDate,
+        today: NaiveDate,
+        fraction_of_today: f64,
+    ) -> Option<(f64, f64)> {
+        let age = (today - day).num_days();
+        let unused = mix(&[self.seed, id, 2]) % 12 == 0;
+        if unused || age < 0 || age >= i64::from(self.history_days) {
+            return None;
+        }
+        let n = mix(&[
+            self.seed,
+            id,
+            chrono::Datelike::num_days_from_ce(&day) as u64,
+        ]);
+        let up = (n % 50_000) as f64 / 100.0;
+        let down = ((n >> 20) % 150_000) as f64 / 100.0;
+        let scale = if age == 0 { fraction_of_today } else { 1.0 };
+        Some((
+            (up * scale * 100.0).round() / 100.0,
+            (down * scale * 100.0).round() / 100.0,
+        ))
+    }
+}
+
+/// Shared state of the simulated account.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub sim: SimHydraProxy,
+    pub clock: SimClock,
+}
+
+/// The routes of both HydraProxy hosts.
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route(
+            "/hydraproxy/reseller/get_orders_status/",
+            post(orders_status),
+        )
+        .route("/hydraproxy/api/view_usage_history/", post(usage_history))
+        .route("/hydraproxy/api/get_account_info/", get(account_info))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, url: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"status": "ERROR", "url": url, "message": message})),
+    )
+        .into_response()
+}
+
+fn authorised(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Token {SIM_TOKEN}"))
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    status: String,
+}
+
+async fn orders_status(
+    AxState(s): AxState<Arc<State>>,
+    headers: HeaderMap,
+    Form(f): Form<StatusForm>,
+) -> Response {
+    if !authorised(&headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "get_orders_status/",
+            "unauthorised_request",
+        );
+    }
+    let orders: Vec<Value> = (FIRST_ORDER_ID..FIRST_ORDER_ID + s.sim.orders)
+        .filter(|id| s.sim.status_of(*id) == f.status)
+        .map(|id| json!({"id": id, "network_type": "RESIDENTIAL", "status": f.status, "price_usd": 3.0}))
+        .collect();
+    Json(orders).into_response()
+}
+
+#[derive(Deserialize)]
+struct UsageForm {
+    order_id: String,
+}
+
+async fn usage_history(
+    AxState(s): AxState<Arc<State>>,
+    headers: HeaderMap,
+    Form(f): Form<UsageForm>,
+) -> Response {
+    if !authorised(&headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "view_usage_history/",
+            "unauthorised_request",
+        );
+    }
+    let Some(id) = f
+        .order_id
+        .parse::<u64>()
+        .ok()
+        .filter(|id| (FIRST_ORDER_ID..FIRST_ORDER_ID + s.sim.orders).contains(id))
+    else {
+        return error(StatusCode::OK, "view_usage_history/", "order_not_found");
+    };
+    let now = s.clock.now();
+    let today = now.date_naive();
+    let fraction = f64::from(now.num_seconds_from_midnight()) / 86_400.0;
+    let rows: Vec<Value> = (0..s.sim.retention_days)
+        .filter_map(|age| {
+            let day = today - TimeDelta::days(i64::from(age));
+            let (up, down) = s.sim.usage(id, day, today, fraction)?;
+            Some(json!({
+                "date": day.format("%Y-%m-%d").to_string(),
+                "bandwidth_upload_mb": up,
+                "bandwidth_download_mb": down,
+                "bandwidth_total_mb": ((up + down) * 100.0).round() / 100.0,
+            }))
+        })
+        .collect();
+    let usage = if rows.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(rows)
+    };
+    Json(json!({"status": "OK", "order_id": id, "usage": usage})).into_response()
+}
+
+async fn account_info(AxState(s): AxState<Arc<State>>, headers: HeaderMap) -> Response {
+    if !authorised(&headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "get_account_info/",
+            "unauthorised_request",
+        );
+    }
+    let balance = 180.0 + (mix(&[s.sim.seed, 3]) % 1000) as f64 / 10.0;
+    Json(json!({"status": "OK", "username": "sim", "email": "sim@example.com", "balance_usd": balance})).into_response()
+}

@@ -1,0 +1,189 @@
+//! The read side: what `status` and `report` show. Reads the SPEC §4 views
+//! and internal tables; never writes.
+
+use rusqlite::{Connection, params_from_iter, types::Value};
+use serde::Serialize;
+
+use super::StoreError;
+
+/// One account's health, as `status` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AccountStatus {
+    /// Provider name.
+    pub provider: String,
+    /// Account label.
+    pub account: String,
+    /// The cron schedule last used, if known.
+    pub schedule: Option<String>,
+    /// Start of the latest run.
+    pub last_attempt_at: Option<String>,
+    /// Status of the latest run (`ok`, `partial`, `failed`, `running`, `interrupted`).
+    pub last_status: Option<String>,
+    /// End of the latest run that synced anything (`ok` or `partial`).
+    pub last_success_at: Option<String>,
+    /// The latest run's first error, if it had one.
+    pub last_error: Option<String>,
+    /// Distinct subjects with day rows.
+    pub subjects: i64,
+    /// Day rows archived.
+    pub rows: i64,
+}
+
+const ACCOUNTS: &str = "SELECT provider, account FROM account_state \
+    UNION SELECT provider, account FROM sync_run ORDER BY 1, 2";
+
+/// Every account the archive knows, with its latest runs and row counts.
+pub fn load_account_statuses(conn: &Connection) -> Result<Vec<AccountStatus>, StoreError> {
+    let accounts: Vec<(String, String)> = conn
+        .prepare(ACCOUNTS)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    accounts
+        .into_iter()
+        .map(|(provider, account)| load_account_status(conn, provider, account))
+        .collect()
+}
+
+fn load_account_status(
+    conn: &Connection,
+    provider: String,
+    account: String,
+) -> Result<AccountStatus, StoreError> {
+    let p = [&provider, &account];
+    let schedule = conn
+        .query_row(
+            "SELECT schedule FROM account_state WHERE provider = ?1 AND account = ?2",
+            p,
+            |r| r.get(0),
+        )
+        .or_else(none_if_no_rows)?;
+    let (last_attempt_at, last_status, last_error) = conn
+        .query_row(
+            "SELECT started_at, status, error FROM sync_run WHERE provider = ?1 AND account = ?2 \
+             ORDER BY id DESC LIMIT 1",
+            p,
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .or_else(|e| none_if_no_rows(e).map(|()| (None, None, None)))?;
+    let last_success_at = super::runs::load_last_success(conn, &provider, &account)?;
+    let (subjects, rows) = conn.query_row(
+        "SELECT count(DISTINCT subject), count(*) FROM day_usage WHERE provider = ?1 AND account = ?2",
+        p,
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(AccountStatus {
+        provider,
+        account,
+        schedule,
+        last_attempt_at,
+        last_status,
+        last_success_at,
+        last_error,
+        subjects,
+        rows,
+    })
+}
+
+fn none_if_no_rows<T: Default>(e: rusqlite::Error) -> Result<T, rusqlite::Error> {
+    match e {
+        rusqlite::Error::QueryReturnedNoRows => Ok(T::default()),
+        e => Err(e),
+    }
+}
+
+/// How `report` groups days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    /// One row per UTC day.
+    Day,
+    /// One row per calendar month.
+    #[default]
+    Month,
+}
+
+/// What `report` selects.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    /// Day or month.
+    pub by: Period,
+    /// Only this provider.
+    pub provider: Option<String>,
+    /// Only this account.
+    pub account: Option<String>,
+    /// Only this subject.
+    pub subject: Option<String>,
+    /// First day included, `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// Last day included, `YYYY-MM-DD`.
+    pub to: Option<String>,
+}
+
+/// One line of a report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReportRow {
+    /// `YYYY-MM-DD` or `YYYY-MM`.
+    pub period: String,
+    /// Provider name.
+    pub provider: String,
+    /// Account label.
+    pub account: String,
+    /// Subjects with usage in the period.
+    pub subjects: i64,
+    /// Upload MB, where every row has it.
+    pub upload_mb: Option<f64>,
+    /// Download MB, where every row has it.
+    pub download_mb: Option<f64>,
+    /// Total MB.
+    pub total_mb: f64,
+    /// Whether every day in it is final.
+    pub is_final: bool,
+}
+
+/// Usage totals from `usage_daily`, grouped by period, provider and account.
+pub fn load_report(conn: &Connection, filter: &ReportFilter) -> Result<Vec<ReportRow>, StoreError> {
+    let period = match filter.by {
+        Period::Day => "day",
+        Period::Month => "substr(day, 1, 7)",
+    };
+    let mut clauses = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    for (column, op, value) in [
+        ("provider", "=", &filter.provider),
+        ("account", "=", &filter.account),
+        ("subject", "=", &filter.subject),
+        ("day", ">=", &filter.from),
+        ("day", "<=", &filter.to),
+    ] {
+        if let Some(v) = value {
+            args.push(Value::Text(v.clone()));
+            clauses.push(format!("{column} {op} ?{}", args.len()));
+        }
+    }
+    let filter_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {period} AS period, provider, account, count(DISTINCT subject), \
+         CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END, \
+         CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END, \
+         sum(total_mb), min(is_final) FROM usage_daily {filter_sql} \
+         GROUP BY period, provider, account ORDER BY period, provider, account"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok(ReportRow {
+            period: r.get(0)?,
+            provider: r.get(1)?,
+            account: r.get(2)?,
+            subjects: r.get(3)?,
+            upload_mb: r.get(4)?,
+            download_mb: r.get(5)?,
+            total_mb: r.get(6)?,
+            is_final: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,171 @@
+//! Writes `sync_run`, `sync_error`, `raw_response` and `account_state`.
+//!
+//! Every sync of every account leaves a row in `sync_run`, opened as
+//! `running` before the first request and closed with its outcome, so a
+//! crash shows up as a run that never finished.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use crate::model::{FetchTime, RawResponse};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Every subject synced.
+    Ok,
+    /// Some subjects failed.
+    Partial,
+    /// Nothing could be synced.
+    Failed,
+    /// Stopped by a shutdown signal before it finished.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The text stored in `sync_run.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The totals a finished run records.
+#[derive(Debug, Clone, Default)]
+pub struct RunTotals {
+    /// Subjects synced.
+    pub subjects_ok: u64,
+    /// Subjects that failed.
+    pub subjects_failed: u64,
+    /// Rows inserted.
+    pub rows_inserted: u64,
+    /// Rows updated.
+    pub rows_updated: u64,
+    /// The first error, if any.
+    pub error: Option<String>,
+}
+
+/// Opens a run; returns its id.
+pub fn start_run(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    at: FetchTime,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO sync_run (provider, account, started_at, status) VALUES (?1, ?2, ?3, 'running')",
+        params![provider, account, at.rfc3339()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Closes a run with its outcome.
+pub fn finish_run(
+    conn: &Connection,
+    id: i64,
+    status: RunStatus,
+    totals: &RunTotals,
+    at: FetchTime,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE sync_run SET finished_at = ?2, status = ?3, subjects_ok = ?4, subjects_failed = ?5, \
+         rows_inserted = ?6, rows_updated = ?7, error = ?8 WHERE id = ?1",
+        params![
+            id, at.rfc3339(), status.as_str(), count(totals.subjects_ok),
+            count(totals.subjects_failed), count(totals.rows_inserted),
+            count(totals.rows_updated), totals.error
+        ],
+    )?;
+    Ok(())
+}
+
+/// SQLite integers are signed; counts never reach `i64::MAX`.
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Records one failure of a run (a subject, or the account when `subject` is `None`).
+pub fn insert_error(
+    conn: &Connection,
+    run_id: i64,
+    subject: Option<&str>,
+    error: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sync_error (run_id, subject, error) VALUES (?1, ?2, ?3)",
+        params![run_id, subject, error],
+    )?;
+    Ok(())
+}
+
+/// Keeps a raw response body.
+pub fn insert_raw(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    subject: Option<&str>,
+    raw: &RawResponse,
+    error: Option<&str>,
+    at: FetchTime,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO raw_response (provider, account, subject, endpoint, http_status, fetched_at, error, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![provider, account, subject, raw.endpoint, raw.status, at.rfc3339(), error, raw.body.as_ref()])?;
+    Ok(())
+}
+
+/// Remembers an account's schedule and retention, so `status --db` works without a config.
+pub fn upsert_account_state(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    schedule: &str,
+    retention_days: u32,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO account_state (provider, account, schedule, retention_days) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (provider, account) DO UPDATE SET schedule = excluded.schedule, \
+         retention_days = excluded.retention_days \
+         WHERE schedule IS NOT excluded.schedule OR retention_days IS NOT excluded.retention_days",
+        params![provider, account, schedule, retention_days],
+    )?;
+    Ok(())
+}
+
+/// Subjects of an account whose newest archived day is on or after `since` (`YYYY-MM-DD`).
+pub fn load_recent_subjects(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    since: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT subject FROM day_usage WHERE provider = ?1 AND account = ?2 \
+         GROUP BY subject HAVING max(day) >= ?3 ORDER BY subject",
+    )?;
+    let rows = stmt.query_map(params![provider, account, since], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// When the account last finished a run that synced anything (`ok` or `partial`).
+pub fn load_last_success(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT max(finished_at) FROM sync_run WHERE provider = ?1 AND account = ?2 \
+             AND status IN ('ok', 'partial')",
+            params![provider, account],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}

@@ -1,0 +1,171 @@
+//! Writes usage and balance rows: idempotent upserts, provisional then final.
+//!
+//! A row is inserted if new; otherwise it is updated only when a value or
+//! its finality changed, so an unchanged re-sync writes nothing. A day is
+//! final once fetched after it ended (a month: after the month ended); a
+//! change to a final row is logged in `usage_revision` by a trigger in
+//! `schema.sql`. Rows absent from a response are never touched.
+
+use chrono::{Datelike, NaiveDate};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+
+use super::StoreError;
+use crate::model::{BalanceSnapshot, DayUsage, FetchTime, MonthUsage};
+
+/// Identifies the rows of one subject.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubjectKey {
+    /// Provider name (`hydraproxy`).
+    pub provider: &'static str,
+    /// Account label.
+    pub account: String,
+    /// Subject id (order, customer, server, …).
+    pub subject: String,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertStats {
+    /// New rows.
+    pub inserted: u64,
+    /// Rows whose values or finality changed.
+    pub updated: u64,
+    /// Rows already archived with the same values.
+    pub unchanged: u64,
+}
+
+impl std::ops::AddAssign for UpsertStats {
+    fn add_assign(&mut self, o: Self) {
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+    }
+}
+
+const INSERT_DAY: &str = "INSERT INTO day_usage (provider, account, subject, day, upload_mb, \
+    download_mb, total_mb, is_final, derived, first_seen_at, last_seen_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) ON CONFLICT DO NOTHING";
+
+const UPDATE_DAY: &str = "UPDATE day_usage SET upload_mb = ?5, download_mb = ?6, total_mb = ?7, \
+    is_final = max(is_final, ?8), derived = ?9, last_seen_at = ?10 \
+    WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND day = ?4 \
+    AND (upload_mb IS NOT ?5 OR download_mb IS NOT ?6 OR total_mb IS NOT ?7 \
+         OR is_final < ?8 OR derived IS NOT ?9)";
+
+const INSERT_MONTH: &str = "INSERT INTO month_usage (provider, account, subject, month, upload_mb, \
+    download_mb, total_mb, is_final, first_seen_at, last_seen_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) ON CONFLICT DO NOTHING";
+
+const UPDATE_MONTH: &str = "UPDATE month_usage SET upload_mb = ?5, download_mb = ?6, total_mb = ?7, \
+    is_final = max(is_final, ?8), last_seen_at = ?9 \
+    WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND month = ?4 \
+    AND (upload_mb IS NOT ?5 OR download_mb IS NOT ?6 OR total_mb IS NOT ?7 OR is_final < ?8)";
+
+const UPSERT_BALANCE: &str = "INSERT INTO balance_snapshot (provider, account, day, metric, value, unit, taken_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+    ON CONFLICT (provider, account, day, metric) DO UPDATE SET \
+    value = excluded.value, unit = excluded.unit, taken_at = excluded.taken_at \
+    WHERE value IS NOT excluded.value OR unit IS NOT excluded.unit";
+
+/// Opens the write transaction every batch uses (`BEGIN IMMEDIATE`, so the busy timeout applies).
+pub fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+/// Upserts one subject's day rows inside `tx`.
+pub fn upsert_days(
+    tx: &Transaction<'_>,
+    key: &SubjectKey,
+    days: &[DayUsage],
+    derived: bool,
+    fetched: FetchTime,
+) -> Result<UpsertStats, StoreError> {
+    let mut insert = tx.prepare_cached(INSERT_DAY)?;
+    let mut update = tx.prepare_cached(UPDATE_DAY)?;
+    let now = fetched.rfc3339();
+    let today = fetched.day();
+    let mut stats = UpsertStats::default();
+    for d in days {
+        let day = d.day.format("%Y-%m-%d").to_string();
+        let p = params![
+            key.provider,
+            key.account,
+            key.subject,
+            day,
+            d.upload_mb,
+            d.download_mb,
+            d.total_mb,
+            d.day < today,
+            derived,
+            now
+        ];
+        if insert.execute(p)? == 1 {
+            stats.inserted += 1;
+        } else if update.execute(p)? == 1 {
+            stats.updated += 1;
+        } else {
+            stats.unchanged += 1;
+        }
+    }
+    Ok(stats)
+}
+
+/// Upserts one subject's reported month rows inside `tx`.
+pub fn upsert_months(
+    tx: &Transaction<'_>,
+    key: &SubjectKey,
+    months: &[MonthUsage],
+    fetched: FetchTime,
+) -> Result<UpsertStats, StoreError> {
+    let mut insert = tx.prepare_cached(INSERT_MONTH)?;
+    let mut update = tx.prepare_cached(UPDATE_MONTH)?;
+    let now = fetched.rfc3339();
+    let this_month = first_of_month(fetched.day());
+    let mut stats = UpsertStats::default();
+    for m in months {
+        let month = m.month.format("%Y-%m").to_string();
+        let p = params![
+            key.provider,
+            key.account,
+            key.subject,
+            month,
+            m.upload_mb,
+            m.download_mb,
+            m.total_mb,
+            first_of_month(m.month) < this_month,
+            now
+        ];
+        if insert.execute(p)? == 1 {
+            stats.inserted += 1;
+        } else if update.execute(p)? == 1 {
+            stats.updated += 1;
+        } else {
+            stats.unchanged += 1;
+        }
+    }
+    Ok(stats)
+}
+
+/// Upserts the account's balance figures for the fetch's UTC day; returns rows changed.
+pub fn upsert_balances(
+    tx: &Transaction<'_>,
+    provider: &str,
+    account: &str,
+    balances: &[BalanceSnapshot],
+    fetched: FetchTime,
+) -> Result<u64, StoreError> {
+    let mut stmt = tx.prepare_cached(UPSERT_BALANCE)?;
+    let day = fetched.day().format("%Y-%m-%d").to_string();
+    let now = fetched.rfc3339();
+    let mut changed = 0;
+    for b in balances {
+        changed += stmt.execute(params![
+            provider, account, day, b.metric, b.value, b.unit, now
+        ])? as u64;
+    }
+    Ok(changed)
+}
+
+fn first_of_month(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).unwrap_or(d)
+}

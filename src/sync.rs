@@ -1,0 +1,421 @@
+//! Runs one account once: balance, discovery, then every subject, into the store.
+//!
+//! This is the only module that connects providers to the store. Each
+//! subject is fetched, parsed and written in its own transaction; a failing
+//! subject is recorded and the others go on (SPEC §5.5). Rejected
+//! credentials stop the account's run at once, since every further request
+//! would be refused too. A cancelled run finishes the writes in progress,
+//! starts no new fetch, and is recorded as `interrupted`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::{AccountConfig, KeepRaw};
+use crate::error::ProviderError;
+use crate::model::{FetchTime, SubjectUsage};
+use crate::providers::Provider;
+use crate::store::runs::{self, RunStatus, RunTotals};
+use crate::store::usage::{self, SubjectKey, UpsertStats};
+use crate::store::{Store, StoreError};
+
+/// How many errors a run report keeps for its summary.
+const MAX_REPORTED_ERRORS: usize = 5;
+
+/// Where "now" comes from: the system clock, or a fixed instant in tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock(Option<DateTime<Utc>>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// Always `at`.
+    pub fn fixed(at: DateTime<Utc>) -> Self {
+        Self(Some(at))
+    }
+
+    /// The current time.
+    pub fn now(self) -> FetchTime {
+        FetchTime(self.0.unwrap_or_else(Utc::now))
+    }
+}
+
+/// Receives progress of a run (for progress bars and log lines).
+pub trait Observer: Send + Sync {
+    /// The run knows how many subjects it will fetch.
+    fn subjects_found(&self, _account: &str, _count: usize) {}
+    /// One subject is done.
+    fn subject_done(&self, _account: &str, _ok: bool) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+/// Settings of a sync that are not per account.
+#[derive(Clone)]
+pub struct SyncOptions {
+    /// Which raw bodies to keep.
+    pub keep_raw: KeepRaw,
+    /// The clock that decides finality.
+    pub clock: Clock,
+    /// Progress receiver.
+    pub observer: Arc<dyn Observer>,
+}
+
+impl SyncOptions {
+    /// System clock, no observer.
+    pub fn new(keep_raw: KeepRaw) -> Self {
+        Self {
+            keep_raw,
+            clock: Clock::system(),
+            observer: Arc::new(NoObserver),
+        }
+    }
+}
+
+/// What one run of one account did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// `provider/account`.
+    pub label: String,
+    /// The `sync_run` id.
+    pub run_id: i64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Counts as recorded in `sync_run`.
+    pub totals: RunTotals,
+    /// Rows that were already archived unchanged.
+    pub rows_unchanged: u64,
+    /// The first few errors, for the summary.
+    pub errors: Vec<String>,
+}
+
+/// A subject's or the account's failure, already worded for the operator.
+struct Failure {
+    subject: Option<String>,
+    message: String,
+    rejected: bool,
+}
+
+/// Syncs one account once and records the run.
+pub async fn run_account(
+    account: &AccountConfig,
+    provider: Arc<dyn Provider>,
+    store: &Store,
+    options: &SyncOptions,
+    cancel: &CancellationToken,
+) -> Result<RunReport, StoreError> {
+    let span =
+        tracing::info_span!("sync", provider = account.kind.as_str(), account = %account.name);
+    AccountRun::start(account, provider, store, options)
+        .await?
+        .execute(cancel)
+        .instrument(span)
+        .await
+}
+
+/// The state of one run in progress.
+struct AccountRun<'a> {
+    account: &'a AccountConfig,
+    provider: Arc<dyn Provider>,
+    store: &'a Store,
+    options: &'a SyncOptions,
+    run_id: i64,
+    started: FetchTime,
+}
+
+impl<'a> AccountRun<'a> {
+    async fn start(
+        account: &'a AccountConfig,
+        provider: Arc<dyn Provider>,
+        store: &'a Store,
+        options: &'a SyncOptions,
+    ) -> Result<Self, StoreError> {
+        let started = options.clock.now();
+        let (kind, name) = (account.kind.as_str(), account.name.clone());
+        let (schedule, retention) = (account.schedule.as_str().to_owned(), account.retention_days);
+        let run_id = store
+            .call(move |c| {
+                runs::upsert_account_state(c, kind, &name, &schedule, retention)?;
+                runs::start_run(c, kind, &name, started)
+            })
+            .await?;
+        Ok(Self {
+            account,
+            provider,
+            store,
+            options,
+            run_id,
+            started,
+        })
+    }
+
+    async fn execute(self, cancel: &CancellationToken) -> Result<RunReport, StoreError> {
+        tracing::info!(run_id = self.run_id, "Sync started");
+        let mut failures = Vec::new();
+        let mut totals = RunTotals::default();
+        let mut unchanged = 0;
+        if let Err(f) = self.sync_balance().await? {
+            failures.push(f);
+        }
+        if !failures.iter().any(|f| f.rejected) && !cancel.is_cancelled() {
+            let subjects = self.subjects(&mut failures).await?;
+            self.options
+                .observer
+                .subjects_found(&self.account.label(), subjects.len());
+            if !failures.iter().any(|f| f.rejected) {
+                let outcome = self.sync_subjects(subjects, cancel).await?;
+                totals.subjects_ok = outcome.ok;
+                totals.rows_inserted = outcome.stats.inserted;
+                totals.rows_updated = outcome.stats.updated;
+                unchanged = outcome.stats.unchanged;
+                failures.extend(outcome.failures);
+            }
+        }
+        self.finish(totals, unchanged, failures, cancel.is_cancelled())
+            .await
+    }
+
+    async fn sync_balance(&self) -> Result<Result<(), Failure>, StoreError> {
+        let fetched = self.options.clock.now();
+        match self.provider.fetch_balance().await {
+            Ok((balances, raw)) => {
+                let (kind, name, keep) = (
+                    self.account.kind.as_str(),
+                    self.account.name.clone(),
+                    self.options.keep_raw,
+                );
+                self.store
+                    .call(move |c| {
+                        let tx = usage::begin(c)?;
+                        usage::upsert_balances(&tx, kind, &name, &balances, fetched)?;
+                        if keep == KeepRaw::All {
+                            runs::insert_raw(&tx, kind, &name, None, &raw, None, fetched)?;
+                        }
+                        Ok(tx.commit()?)
+                    })
+                    .await?;
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(self.failure(None, &e, fetched).await?)),
+        }
+    }
+
+    /// Discovered subjects, plus archived ones that may still have history at the provider.
+    async fn subjects(&self, failures: &mut Vec<Failure>) -> Result<Vec<String>, StoreError> {
+        let mut subjects = BTreeSet::new();
+        match self.provider.discover_subjects().await {
+            Ok(found) => subjects.extend(found),
+            Err(e) => failures.push(self.failure(None, &e, self.options.clock.now()).await?),
+        }
+        let since = self.started.day() - TimeDelta::days(i64::from(self.account.retention_days));
+        let since = since.format("%Y-%m-%d").to_string();
+        let (kind, name) = (self.account.kind.as_str(), self.account.name.clone());
+        let archived = self
+            .store
+            .call(move |c| runs::load_recent_subjects(c, kind, &name, &since))
+            .await?;
+        subjects.extend(archived);
+        Ok(subjects.into_iter().collect())
+    }
+
+    async fn sync_subjects(
+        &self,
+        subjects: Vec<String>,
+        cancel: &CancellationToken,
+    ) -> Result<SubjectsOutcome, StoreError> {
+        let stop = AtomicBool::new(false);
+        let parallel = self.account.max_concurrency * 2;
+        let mut results = futures_util::stream::iter(subjects)
+            .map(|subject| self.sync_subject(subject, cancel, &stop))
+            .buffer_unordered(parallel);
+        let mut outcome = SubjectsOutcome::default();
+        while let Some(result) = results.next().await {
+            match result? {
+                Some(Ok(stats)) => {
+                    outcome.ok += 1;
+                    outcome.stats += stats;
+                    self.options
+                        .observer
+                        .subject_done(&self.account.label(), true);
+                }
+                Some(Err(failure)) => {
+                    stop.fetch_or(failure.rejected, Ordering::Relaxed);
+                    outcome.failures.push(failure);
+                    self.options
+                        .observer
+                        .subject_done(&self.account.label(), false);
+                }
+                None => {}
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// One subject: fetch, then write in one transaction. `None` when skipped.
+    async fn sync_subject(
+        &self,
+        subject: String,
+        cancel: &CancellationToken,
+        stop: &AtomicBool,
+    ) -> Result<Option<Result<UpsertStats, Failure>>, StoreError> {
+        if cancel.is_cancelled() || stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let fetched = self.options.clock.now();
+        let span = tracing::debug_span!("subject", subject = %subject);
+        let result = tokio::select! {
+            r = self.provider.fetch_usage(&subject).instrument(span) => r,
+            () = cancel.cancelled() => return Ok(None),
+        };
+        match result {
+            Ok(data) => self
+                .write_subject(subject, data, fetched)
+                .await
+                .map(|s| Some(Ok(s))),
+            Err(e) => Ok(Some(Err(self.failure(Some(subject), &e, fetched).await?))),
+        }
+    }
+
+    async fn write_subject(
+        &self,
+        subject: String,
+        data: SubjectUsage,
+        fetched: FetchTime,
+    ) -> Result<UpsertStats, StoreError> {
+        let key = SubjectKey {
+            provider: self.account.kind.as_str(),
+            account: self.account.name.clone(),
+            subject,
+        };
+        let keep_all = self.options.keep_raw == KeepRaw::All;
+        self.store
+            .call(move |c| {
+                let tx = usage::begin(c)?;
+                let mut stats = usage::upsert_days(&tx, &key, &data.days, false, fetched)?;
+                stats += usage::upsert_months(&tx, &key, &data.months, fetched)?;
+                if keep_all {
+                    for raw in &data.raw {
+                        runs::insert_raw(
+                            &tx,
+                            key.provider,
+                            &key.account,
+                            Some(&key.subject),
+                            raw,
+                            None,
+                            fetched,
+                        )?;
+                    }
+                }
+                tx.commit()?;
+                Ok(stats)
+            })
+            .await
+    }
+
+    /// Logs a failure, records it in `sync_error`, and keeps its raw body if allowed.
+    async fn failure(
+        &self,
+        subject: Option<String>,
+        err: &ProviderError,
+        fetched: FetchTime,
+    ) -> Result<Failure, StoreError> {
+        let message = match &subject {
+            Some(s) => format!("subject {s}: {err}"),
+            None => err.to_string(),
+        };
+        if err.is_rejected() {
+            tracing::error!(error = %message, "Credentials rejected; stopping this account's run");
+        } else {
+            tracing::warn!(error = %message, "Fetch failed");
+        }
+        let raw = err
+            .raw()
+            .filter(|_| self.options.keep_raw != KeepRaw::None)
+            .cloned();
+        let (kind, name, run_id) = (
+            self.account.kind.as_str(),
+            self.account.name.clone(),
+            self.run_id,
+        );
+        let (msg, subj) = (message.clone(), subject.clone());
+        self.store
+            .call(move |c| {
+                runs::insert_error(c, run_id, subj.as_deref(), &msg)?;
+                if let Some(raw) = raw {
+                    runs::insert_raw(c, kind, &name, subj.as_deref(), &raw, Some(&msg), fetched)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(Failure {
+            subject,
+            message,
+            rejected: err.is_rejected(),
+        })
+    }
+
+    async fn finish(
+        self,
+        mut totals: RunTotals,
+        unchanged: u64,
+        failures: Vec<Failure>,
+        cancelled: bool,
+    ) -> Result<RunReport, StoreError> {
+        totals.subjects_failed = failures.iter().filter(|f| f.subject.is_some()).count() as u64;
+        totals.error = failures.first().map(|f| f.message.clone());
+        let status = if cancelled {
+            RunStatus::Interrupted
+        } else if failures.is_empty() {
+            RunStatus::Ok
+        } else if totals.subjects_ok == 0 {
+            RunStatus::Failed
+        } else {
+            RunStatus::Partial
+        };
+        let finished = self.options.clock.now();
+        let (id, t) = (self.run_id, totals.clone());
+        self.store
+            .call(move |c| runs::finish_run(c, id, status, &t, finished))
+            .await?;
+        tracing::info!(
+            run_id = self.run_id,
+            status = status.as_str(),
+            subjects_ok = totals.subjects_ok,
+            subjects_failed = totals.subjects_failed,
+            rows_inserted = totals.rows_inserted,
+            rows_updated = totals.rows_updated,
+            rows_unchanged = unchanged,
+            "Sync finished"
+        );
+        Ok(RunReport {
+            label: self.account.label(),
+            run_id: self.run_id,
+            status,
+            totals,
+            rows_unchanged: unchanged,
+            errors: failures
+                .into_iter()
+                .take(MAX_REPORTED_ERRORS)
+                .map(|f| f.message)
+                .collect(),
+        })
+    }
+}
+
+#[derive(Default)]
+struct SubjectsOutcome {
+    ok: u64,
+    stats: UpsertStats,
+    failures: Vec<Failure>,
+}
