@@ -1,1 +1,16 @@
+//! The one integration-test binary: real SQLite files, real HTTP over loopback.
 
+// Shared helpers: temp archives, httpmock configs, fixtures.
+mod common;
+// daemon.toml parsing and validation, secrets, permission warning.
+mod config;
+// Schema, migrations, WAL, idempotent upserts, finality, revisions.
+mod store;
+// The HydraProxy source against httpmock: every documented response and quirk.
+mod hydraproxy;
+// Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
+mod http;
+// The binary: check-config, backfill, status, report, demo, secrets in output.
+mod cli;
+// The daemon: catch-up, no overlapping runs, READY/STOPPING, SIGTERM.
+mod daemon;

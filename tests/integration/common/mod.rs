@@ -1,0 +1,170 @@
+//! Helpers every integration test uses.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use httpmock::MockServer;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+use usage_archiver::config::{self, AccountConfig, Config};
+use usage_archiver::http::HttpClient;
+use usage_archiver::store::Store;
+use usage_archiver::sync::{self, Clock, RunReport, SyncOptions};
+
+/// The token every test config uses; tests assert it never shows up in output.
+pub const TOKEN: &str = "tok-3f9c1e7a-SECRET";
+
+/// A fixture from `tests/fixtures/<provider>/<name>`, as bytes.
+pub fn fixture(provider: &str, name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(provider)
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// A temp directory holding the archive (and anything else a test writes).
+pub struct TestDir {
+    pub dir: TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("archive.db")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a file with the given mode.
+    pub fn write(&self, name: &str, text: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.path(name);
+        std::fs::write(&path, text).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        path
+    }
+}
+
+/// Config text for one HydraProxy account on `base` (both hosts), archiving into `db`.
+pub fn hydra_toml(base: &str, db: &Path, extra_account: &str, extra_http: &str) -> String {
+    format!(
+        "[archive]\ndatabase = {db:?}\nkeep_raw = \"errors\"\n\n\
+         [http]\ntimeout_secs = 5\nmax_retries = 3\nbackoff_initial_ms = 1\nbackoff_max_secs = 5\n{extra_http}\n\n\
+         [[hydraproxy]]\nname = \"main\"\nbase_url = \"{base}/api\"\nreseller_base_url = \"{base}/reseller\"\n\
+         allow_insecure_http = true\ntoken = \"{TOKEN}\"\nschedule = \"0 10 * * * *\"\n{extra_account}\n",
+        db = db.display().to_string()
+    )
+}
+
+/// A validated config for one HydraProxy account on an httpmock server.
+pub fn hydra_config(
+    server: &MockServer,
+    db: &Path,
+    extra_account: &str,
+    extra_http: &str,
+) -> Config {
+    let text = hydra_toml(&server.base_url(), db, extra_account, extra_http);
+    config::parse(&text, Path::new("test.toml"))
+        .expect("test config is valid")
+        .config
+}
+
+/// Mocks every `get_orders_status/` status with an empty list, so discovery finds nothing.
+pub async fn mock_no_orders(server: &MockServer) {
+    server
+        .mock_async(|when, then| {
+            when.method("POST").path("/reseller/get_orders_status/");
+            then.status(200).body("[]");
+        })
+        .await;
+}
+
+/// Mocks `get_account_info/` with the reseller document's example.
+pub async fn mock_account_info(server: &MockServer) {
+    server
+        .mock_async(|when, then| {
+            when.method("GET").path("/api/get_account_info/");
+            then.status(200).body(fixture(
+                "hydraproxy",
+                "get_account_info__reseller_host.json",
+            ));
+        })
+        .await;
+}
+
+/// Parses an RFC 3339 instant.
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("valid instant")
+        .with_timezone(&Utc)
+}
+
+/// Runs one sync of the config's first account at `now`.
+pub async fn sync_at(config: &Config, now: DateTime<Utc>) -> RunReport {
+    let store = Store::open(&config.archive.database).expect("archive opens");
+    sync_with(config, &store, &config.accounts[0], now).await
+}
+
+/// Runs one sync of `account` into `store` at `now`.
+pub async fn sync_with(
+    config: &Config,
+    store: &Store,
+    account: &AccountConfig,
+    now: DateTime<Utc>,
+) -> RunReport {
+    let http = HttpClient::new(&config.http).expect("client");
+    let provider = usage_archiver::providers::build(account, &http);
+    let mut options = SyncOptions::new(config.archive.keep_raw);
+    options.clock = Clock::fixed(now);
+    sync::run_account(
+        account,
+        provider,
+        store,
+        &options,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("run recorded")
+}
+
+/// Opens the archive read-write for assertions.
+pub fn open(db: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(db).expect("archive opens")
+}
+
+/// `(day, upload, download, total, is_final)` rows of one subject, by day.
+pub fn day_rows(db: &Path, subject: &str) -> Vec<(String, Option<f64>, Option<f64>, f64, bool)> {
+    let conn = open(db);
+    let mut stmt = conn
+        .prepare("SELECT day, upload_mb, download_mb, total_mb, is_final FROM usage_daily WHERE subject = ?1 ORDER BY day")
+        .expect("query");
+    stmt.query_map([subject], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .expect("rows")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+/// A single integer from a query.
+pub fn count(db: &Path, sql: &str) -> i64 {
+    open(db)
+        .query_row(sql, [], |r| r.get(0))
+        .expect("count query")
+}
+
+/// Shared handle to a config for tasks.
+pub fn shared(config: Config) -> Arc<Config> {
+    Arc::new(config)
+}

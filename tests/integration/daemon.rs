@@ -1,0 +1,144 @@
+//! The daemon: catch-up at start, no overlapping runs, systemd notify, SIGTERM.
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use usage_archiver::config;
+use usage_archiver::http::HttpClient;
+use usage_archiver::scheduler::Runner;
+use usage_archiver::sim::{SimConfig, Simulator};
+use usage_archiver::store::Store;
+use usage_archiver::sync::SyncOptions;
+
+use crate::common::*;
+
+/// How long a test waits for a notification before failing (a deadline, not a sleep).
+const NOTIFY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Reads notify messages until one contains `needle`.
+fn wait_for(socket: &UnixDatagram, needle: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + NOTIFY_DEADLINE;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buf) {
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            seen.push(msg.clone());
+            if msg.contains(needle) {
+                return;
+            }
+        }
+    }
+    panic!("no {needle:?} notification; saw {seen:?}");
+}
+
+/// `run` catches up at start, says READY, reports the run, and on SIGTERM says STOPPING and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let dir = TestDir::new();
+    let cfg = dir.write("daemon.toml", &sim.daemon_toml(&dir.db()), 0o600);
+    let sock_path = dir.path("notify.sock");
+    let socket = UnixDatagram::bind(&sock_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let db = dir.db();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_usage-archiver"))
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .env("NOTIFY_SOCKET", &sock_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut seen = Vec::new();
+        wait_for(&socket, "READY=1", &mut seen);
+        wait_for(&socket, "hydraproxy/sim: run 1 ok", &mut seen);
+        let kill = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        wait_for(&socket, "STOPPING=1", &mut seen);
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(count(&db, "SELECT count(*) FROM usage_daily") > 100);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM sync_runs WHERE status = 'ok'"),
+        1
+    );
+}
+
+async fn runner_for(sim: &Simulator, dir: &TestDir) -> (Arc<Runner>, Store) {
+    let text = sim.daemon_toml(&dir.db());
+    let config = config::parse(&text, std::path::Path::new("sim.toml"))
+        .unwrap()
+        .config;
+    let store = Store::open(&dir.db()).unwrap();
+    let http = HttpClient::new(&config.http).unwrap();
+    let accounts = config
+        .accounts
+        .iter()
+        .map(|a| (a.clone(), usage_archiver::providers::build(a, &http)))
+        .collect();
+    let runner = Arc::new(Runner::new(
+        accounts,
+        store.clone(),
+        SyncOptions::new(config.archive.keep_raw),
+        Box::new(|_| {}),
+    ));
+    (runner, store)
+}
+
+/// A tick that comes while the account's previous run is going does not start a second run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_tick_does_not_start_a_second_run() {
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let dir = TestDir::new();
+    let (runner, _store) = runner_for(&sim, &dir).await;
+    assert!(runner.trigger(0, "test"));
+    assert!(
+        !runner.trigger(0, "test"),
+        "the first run still holds the account"
+    );
+    runner.wait_idle().await;
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM sync_runs"), 1);
+    assert!(
+        runner.trigger(0, "test"),
+        "free again once the run finished"
+    );
+    runner.wait_idle().await;
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM sync_runs"), 2);
+}
+
+/// Catch-up runs an account with no recent success, and skips one that synced within its interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_runs_only_overdue_accounts() {
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let dir = TestDir::new();
+    let (runner, _store) = runner_for(&sim, &dir).await;
+    let now = chrono::Utc::now();
+    assert_eq!(
+        runner.catch_up(now).await.unwrap(),
+        1,
+        "never synced: run now"
+    );
+    runner.wait_idle().await;
+    assert_eq!(
+        runner.catch_up(now).await.unwrap(),
+        0,
+        "synced moments ago: wait for the schedule"
+    );
+    let later = now + chrono::TimeDelta::hours(2);
+    assert_eq!(
+        runner.catch_up(later).await.unwrap(),
+        1,
+        "hourly schedule, two hours later: overdue"
+    );
+    runner.wait_idle().await;
+}

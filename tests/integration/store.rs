@@ -1,0 +1,188 @@
+//! The archive file: schema, versions, WAL, idempotent upserts.
+
+use chrono::NaiveDate;
+use usage_archiver::model::{DayUsage, FetchTime};
+use usage_archiver::store::usage::{self, SubjectKey};
+use usage_archiver::store::{LATEST_VERSION, Store, StoreError};
+
+use crate::common::*;
+
+fn key() -> SubjectKey {
+    SubjectKey {
+        provider: "hydraproxy",
+        account: "main".into(),
+        subject: "1".into(),
+    }
+}
+
+fn days(n: u32, total: f64) -> Vec<DayUsage> {
+    (0..n)
+        .map(|i| DayUsage {
+            day: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+                + chrono::TimeDelta::days(i64::from(i)),
+            upload_mb: Some(1.0),
+            download_mb: Some(total - 1.0),
+            total_mb: total,
+        })
+        .collect()
+}
+
+/// A fresh archive has the latest user_version, WAL, and every SPEC §4 view.
+#[test]
+fn fresh_archive_has_schema_views_and_wal() {
+    let dir = TestDir::new();
+    Store::open(&dir.db()).unwrap();
+    let conn = open(&dir.db());
+    let version: u32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, LATEST_VERSION);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    for view in [
+        "usage_daily",
+        "usage_monthly",
+        "balance_snapshots",
+        "sync_runs",
+        "usage_revisions",
+    ] {
+        let n = count(
+            &dir.db(),
+            &format!("SELECT count(*) FROM sqlite_schema WHERE type = 'view' AND name = '{view}'"),
+        );
+        assert_eq!(n, 1, "view {view}");
+        conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
+    }
+}
+
+/// Reopening an archive migrates nothing and keeps its rows.
+#[test]
+fn reopening_keeps_rows() {
+    let dir = TestDir::new();
+    let store = Store::open(&dir.db()).unwrap();
+    store
+        .with_conn(|c| {
+            let tx = usage::begin(c)?;
+            usage::upsert_days(
+                &tx,
+                &key(),
+                &days(3, 5.0),
+                false,
+                FetchTime(at("2026-02-01T00:00:00Z")),
+            )?;
+            Ok(tx.commit()?)
+        })
+        .unwrap();
+    drop(store);
+    Store::open(&dir.db()).unwrap();
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM usage_daily"), 3);
+}
+
+/// A database from a newer binary, or another program's database, is refused untouched.
+#[test]
+fn foreign_or_newer_databases_are_refused() {
+    let dir = TestDir::new();
+    let conn = open(&dir.db());
+    conn.execute_batch("CREATE TABLE mine (x); PRAGMA user_version = 0;")
+        .unwrap();
+    drop(conn);
+    assert!(matches!(
+        Store::open(&dir.db()),
+        Err(StoreError::Foreign { .. })
+    ));
+    assert_eq!(
+        count(&dir.db(), "SELECT count(*) FROM sqlite_schema"),
+        1,
+        "nothing was added"
+    );
+
+    let newer = dir.path("newer.db");
+    Store::open(&newer).unwrap();
+    open(&newer)
+        .pragma_update(None, "user_version", LATEST_VERSION + 1)
+        .unwrap();
+    assert!(matches!(
+        Store::open(&newer),
+        Err(StoreError::TooNew { .. })
+    ));
+    assert!(matches!(
+        Store::open_read_only(&newer),
+        Err(StoreError::TooNew { .. })
+    ));
+}
+
+/// Upserting the same rows again changes nothing in SQLite's own change counter.
+#[test]
+fn unchanged_upsert_makes_zero_changes() {
+    let dir = TestDir::new();
+    let store = Store::open(&dir.db()).unwrap();
+    let fetched = FetchTime(at("2026-02-01T00:00:00Z"));
+    let rows = days(30, 7.5);
+    let stats = store
+        .with_conn(|c| {
+            let tx = usage::begin(c)?;
+            let first = usage::upsert_days(&tx, &key(), &rows, false, fetched)?;
+            tx.commit()?;
+            let before = c.total_changes();
+            let tx = usage::begin(c)?;
+            let second = usage::upsert_days(
+                &tx,
+                &key(),
+                &rows,
+                false,
+                FetchTime(at("2026-02-01T05:00:00Z")),
+            )?;
+            tx.commit()?;
+            assert_eq!(c.total_changes(), before, "no row written");
+            Ok((first, second))
+        })
+        .unwrap();
+    assert_eq!(
+        (stats.0.inserted, stats.1.unchanged, stats.1.updated),
+        (30, 30, 0)
+    );
+}
+
+/// The CHECK constraints refuse rows no provider data should produce.
+#[test]
+fn schema_rejects_impossible_rows() {
+    let dir = TestDir::new();
+    Store::open(&dir.db()).unwrap();
+    let conn = open(&dir.db());
+    for bad in [
+        "INSERT INTO day_usage VALUES ('p','a','s','2026-1-1',1,1,2,1,0,'x','x')",
+        "INSERT INTO day_usage VALUES ('p','a','s','2026-01-01',1,1,-2,1,0,'x','x')",
+        "INSERT INTO day_usage VALUES ('p','a','s','2026-01-01',1,1,'lots',1,0,'x','x')",
+    ] {
+        assert!(conn.execute(bad, []).is_err(), "{bad}");
+    }
+}
+
+/// A reader can query the archive while a writer holds a write transaction.
+#[test]
+fn readers_are_not_blocked_by_a_writer() {
+    let dir = TestDir::new();
+    let store = Store::open(&dir.db()).unwrap();
+    let mut writer = open(&dir.db());
+    let tx = usage::begin(&mut writer).unwrap();
+    usage::upsert_days(
+        &tx,
+        &key(),
+        &days(2, 1.0),
+        false,
+        FetchTime(at("2026-02-01T00:00:00Z")),
+    )
+    .unwrap();
+    let reader = Store::open_read_only(&dir.db()).unwrap();
+    let statuses = reader
+        .with_conn(|c| usage_archiver::store::query::load_account_statuses(c))
+        .unwrap();
+    assert!(
+        statuses.is_empty(),
+        "uncommitted rows are invisible, and the read did not fail"
+    );
+    tx.commit().unwrap();
+    drop(store);
+}
