@@ -56,7 +56,7 @@ pub struct ConfigArgs {
     /// Config file [default: $USAGE_ARCHIVER_CONFIG, ./daemon.toml, /etc/usage-archiver/daemon.toml]
     #[arg(long, env = "USAGE_ARCHIVER_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Archive file, overriding [archive] database.
+    /// Archive file, overriding `database` in the config's `[archive]` table.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
 }

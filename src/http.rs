@@ -39,22 +39,39 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// Builds the client. Fails when no TLS root certificates can be loaded.
+    ///
+    /// TLS roots come from the system store (`ca-certificates`, `SSL_CERT_FILE`,
+    /// `SSL_CERT_DIR`); where it has none, the bundled Mozilla roots are used.
     pub fn new(config: &HttpConfig) -> Result<Self, HttpError> {
         install_crypto_provider();
-        let inner = reqwest::Client::builder()
-            .user_agent(concat!("usage-archiver/", env!("CARGO_PKG_VERSION")))
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .no_proxy()
-            .build()
-            .map_err(HttpError::Transport)?;
+        let inner = match builder(config).build() {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::warn!(error = %err, "No usable system CA store; using the bundled Mozilla root certificates");
+                let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                    .iter()
+                    .filter_map(|der| reqwest::Certificate::from_der(der).ok());
+                builder(config)
+                    .tls_certs_only(roots)
+                    .build()
+                    .map_err(HttpError::Transport)?
+            }
+        };
         Ok(Self {
             inner,
             config: Arc::new(config.clone()),
         })
     }
+}
+
+fn builder(config: &HttpConfig) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("usage-archiver/", env!("CARGO_PKG_VERSION")))
+        .timeout(config.timeout)
+        .connect_timeout(config.connect_timeout)
+        .read_timeout(config.timeout)
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .no_proxy()
 }
 
 /// Installs ring as rustls's process-wide crypto provider; later calls are no-ops.

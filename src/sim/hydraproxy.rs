@@ -75,7 +75,7 @@ impl SimHydraProxy {
         fraction_of_today: f64,
     ) -> Option<(f64, f64)> {
         let age = (today - day).num_days();
-        let unused = mix(&[self.seed, id, 2]) % 12 == 0;
+        let unused = mix(&[self.seed, id, 2]).is_multiple_of(12);
         if unused || age < 0 || age >= i64::from(self.history_days) {
             return None;
         }

@@ -407,3 +407,64 @@ fn demo_runs_offline() {
         "today is provisional"
     );
 }
+
+/// Every SQL example in the README runs against a demo archive and returns rows where it should.
+#[test]
+fn readme_sql_examples_run_on_the_demo_archive() {
+    let dir = TestDir::new();
+    let out = run(
+        &["demo", "--db", dir.db().to_str().unwrap()],
+        dir.dir.path(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(dir.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut ran = 0;
+    for block in readme.split("```sql\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        for statement in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let mut stmt = conn
+                .prepare(statement)
+                .unwrap_or_else(|e| panic!("{e}: {statement}"));
+            let rows = stmt.query_map([], |_| Ok(())).unwrap().count();
+            let may_be_empty =
+                statement.contains("usage_revisions") || statement.contains("sync_runs");
+            assert!(rows > 0 || may_be_empty, "no rows from: {statement}");
+            ran += 1;
+        }
+    }
+    assert!(
+        ran >= 5,
+        "the README has at least five example queries, found {ran}"
+    );
+}
+
+/// Every TOML block in the README passes check-config (secrets from the environment it names).
+#[test]
+fn readme_toml_snippets_pass_check_config() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let dir = TestDir::new();
+    let mut found = 0;
+    for (i, block) in readme.split("```toml\n").skip(1).enumerate() {
+        let text = block.split("```").next().unwrap();
+        let file = dir.write(&format!("readme-{i}.toml"), text, 0o600);
+        let out = run(
+            &["check-config", "--config", file.to_str().unwrap()],
+            dir.dir.path(),
+            &[("HYDRAPROXY_TOKEN", TOKEN)],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "README snippet {i} fails: {}\n{text}",
+            stderr(&out)
+        );
+        found += 1;
+    }
+    assert!(found >= 1, "the README has TOML examples");
+}

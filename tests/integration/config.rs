@@ -29,20 +29,6 @@ fn shipped_daemon_toml_parses() {
     assert_eq!(config.http.max_retries, 5);
 }
 
-/// Every TOML block in the README parses.
-#[test]
-fn readme_toml_snippets_parse() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let mut found = 0;
-    for block in readme.split("```toml\n").skip(1) {
-        let text = block.split("```").next().unwrap();
-        parse(text).unwrap_or_else(|e| panic!("README snippet does not parse: {e}\n{text}"));
-        found += 1;
-    }
-    assert!(found >= 1, "the README has TOML examples");
-}
-
 /// Defaults fill what a minimal account leaves out.
 #[test]
 fn minimal_account_gets_defaults() {

@@ -1,5 +1,8 @@
 //! The one integration-test binary: real SQLite files, real HTTP over loopback.
 
+// Helpers outside #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 // Shared helpers: temp archives, httpmock configs, fixtures.
 mod common;
 // daemon.toml parsing and validation, secrets, permission warning.

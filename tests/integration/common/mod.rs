@@ -143,8 +143,11 @@ pub fn open(db: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(db).expect("archive opens")
 }
 
-/// `(day, upload, download, total, is_final)` rows of one subject, by day.
-pub fn day_rows(db: &Path, subject: &str) -> Vec<(String, Option<f64>, Option<f64>, f64, bool)> {
+/// `(day, upload, download, total, is_final)` of one archived day.
+pub type DayRow = (String, Option<f64>, Option<f64>, f64, bool);
+
+/// The rows of one subject, by day.
+pub fn day_rows(db: &Path, subject: &str) -> Vec<DayRow> {
     let conn = open(db);
     let mut stmt = conn
         .prepare("SELECT day, upload_mb, download_mb, total_mb, is_final FROM usage_daily WHERE subject = ?1 ORDER BY day")
