@@ -39,6 +39,7 @@ pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
             return Ok(EXIT_ERROR);
         }
     };
+    let statuses = with_configured_accounts(statuses, config.as_ref());
     let now = Utc::now();
     let healths: Vec<AccountHealth> = statuses
         .into_iter()
@@ -57,6 +58,32 @@ pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
     }
     let degraded = healths.iter().any(|h| h.health != "healthy");
     Ok(if degraded { EXIT_DEGRADED } else { EXIT_OK })
+}
+
+/// Adds configured accounts the archive has never seen, so they show as never synced.
+fn with_configured_accounts(
+    mut statuses: Vec<AccountStatus>,
+    config: Option<&Config>,
+) -> Vec<AccountStatus> {
+    for a in config.map(|c| c.accounts.as_slice()).unwrap_or_default() {
+        if !statuses
+            .iter()
+            .any(|s| s.provider == a.kind.as_str() && s.account == a.name)
+        {
+            statuses.push(AccountStatus {
+                provider: a.kind.as_str().to_owned(),
+                account: a.name.clone(),
+                schedule: Some(a.schedule.as_str().to_owned()),
+                last_attempt_at: None,
+                last_status: None,
+                last_success_at: None,
+                last_error: None,
+                subjects: 0,
+                rows: 0,
+            });
+        }
+    }
+    statuses
 }
 
 /// Judges one account against its schedule.

@@ -42,6 +42,41 @@ impl std::ops::AddAssign for UpsertStats {
     }
 }
 
+/// What one row's upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowOutcome {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+impl UpsertStats {
+    fn record(&mut self, outcome: RowOutcome) {
+        match outcome {
+            RowOutcome::Inserted => self.inserted += 1,
+            RowOutcome::Updated => self.updated += 1,
+            RowOutcome::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+/// Inserts the row if new, else updates it if anything differs (the update's WHERE says what).
+///
+/// The insert comes first because a backfill mostly inserts: one statement per new row.
+fn upsert_row(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    update: &mut rusqlite::CachedStatement<'_>,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<RowOutcome, StoreError> {
+    if insert.execute(params)? == 1 {
+        Ok(RowOutcome::Inserted)
+    } else if update.execute(params)? == 1 {
+        Ok(RowOutcome::Updated)
+    } else {
+        Ok(RowOutcome::Unchanged)
+    }
+}
+
 const INSERT_DAY: &str = "INSERT INTO day_usage (provider, account, subject, day, upload_mb, \
     download_mb, total_mb, is_final, derived, first_seen_at, last_seen_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) ON CONFLICT DO NOTHING";
@@ -99,13 +134,7 @@ pub fn upsert_days(
             derived,
             now
         ];
-        if insert.execute(p)? == 1 {
-            stats.inserted += 1;
-        } else if update.execute(p)? == 1 {
-            stats.updated += 1;
-        } else {
-            stats.unchanged += 1;
-        }
+        stats.record(upsert_row(&mut insert, &mut update, p)?);
     }
     Ok(stats)
 }
@@ -135,13 +164,7 @@ pub fn upsert_months(
             first_of_month(m.month) < this_month,
             now
         ];
-        if insert.execute(p)? == 1 {
-            stats.inserted += 1;
-        } else if update.execute(p)? == 1 {
-            stats.updated += 1;
-        } else {
-            stats.unchanged += 1;
-        }
+        stats.record(upsert_row(&mut insert, &mut update, p)?);
     }
     Ok(stats)
 }

@@ -468,3 +468,29 @@ fn readme_toml_snippets_pass_check_config() {
     }
     assert!(found >= 1, "the README has TOML examples");
 }
+
+/// A configured account that never ran is listed as never synced, and status exits 1.
+#[test]
+fn status_lists_configured_accounts_that_never_ran() {
+    let dir = TestDir::new();
+    usage_archiver::store::Store::open(&dir.db()).unwrap();
+    let cfg = dir.write(
+        "daemon.toml",
+        &format!(
+            "[archive]\ndatabase = {:?}\n\n[[hydraproxy]]\nname = \"fresh\"\ntoken = \"{TOKEN}\"\n",
+            dir.db().display().to_string()
+        ),
+        0o600,
+    );
+    let out = run(
+        &["status", "--config", cfg.to_str().unwrap()],
+        dir.dir.path(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("hydraproxy/fresh") && text.contains("never synced successfully"),
+        "{text}"
+    );
+}

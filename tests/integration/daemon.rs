@@ -33,7 +33,7 @@ fn wait_for(socket: &UnixDatagram, needle: &str, seen: &mut Vec<String>) {
     panic!("no {needle:?} notification; saw {seen:?}");
 }
 
-/// `run` catches up at start, says READY, reports the run, and on SIGTERM says STOPPING and exits 0.
+/// `run` catches up at start, says READY, reports the run, pings the watchdog, and on SIGTERM says STOPPING and exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
     let sim = Simulator::start(SimConfig::demo()).await.unwrap();
@@ -49,6 +49,7 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_usage-archiver"))
             .args(["run", "--config", cfg.to_str().unwrap()])
             .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "2000000")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -56,6 +57,7 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
         let mut seen = Vec::new();
         wait_for(&socket, "READY=1", &mut seen);
         wait_for(&socket, "hydraproxy/sim: run 1 ok", &mut seen);
+        wait_for(&socket, "WATCHDOG=1", &mut seen);
         let kill = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()

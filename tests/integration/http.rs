@@ -10,25 +10,18 @@ use crate::common::*;
 /// 503 twice then 200: retried with backoff, and the data is archived.
 #[tokio::test]
 async fn retries_503_then_succeeds() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
+    let (server, dir) = hydra_server().await;
     let failing = server
         .mock_async(|when, then| {
             when.method("POST").path("/api/view_usage_history/");
             then.status(503).body("busy").up_to_n_times(2);
         })
         .await;
-    let ok = server
-        .mock_async(|when, then| {
-            when.method("POST").path("/api/view_usage_history/");
-            then.status(200).body(fixture(
-                "hydraproxy",
-                "view_usage_history__used_comma_fixed.json",
-            ));
-        })
-        .await;
+    let ok = mock_usage(
+        &server,
+        fixture("hydraproxy", "view_usage_history__used_comma_fixed.json"),
+    )
+    .await;
     let config = hydra_config(&server, &dir.db(), "orders = [37798]", "");
     let report = sync_at(&config, at("2022-04-26T08:00:00Z")).await;
     failing.assert_calls_async(2).await;
@@ -40,24 +33,18 @@ async fn retries_503_then_succeeds() {
 /// A 429's Retry-After is waited out even when the backoff would retry sooner.
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
+    let (server, dir) = hydra_server().await;
     let limited = server
         .mock_async(|when, then| {
             when.method("POST").path("/api/view_usage_history/");
             then.status(429).header("retry-after", "1").up_to_n_times(1);
         })
         .await;
-    server
-        .mock_async(|when, then| {
-            when.method("POST").path("/api/view_usage_history/");
-            then.status(200).body(
-                fixture("hydraproxy", "view_usage_history__unused.json").replace("43440", "1"),
-            );
-        })
-        .await;
+    mock_usage(
+        &server,
+        fixture("hydraproxy", "view_usage_history__unused.json").replace("43440", "1"),
+    )
+    .await;
     // Backoff starts at 1 ms, so only Retry-After can make the client wait a second.
     let config = hydra_config(&server, &dir.db(), "orders = [1]", "");
     let started = Instant::now();
@@ -109,10 +96,7 @@ async fn rejected_credentials_are_not_retried() {
 /// A body over max_body_bytes is refused without being read whole.
 #[tokio::test]
 async fn body_over_the_cap_is_refused() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
+    let (server, dir) = hydra_server().await;
     server
         .mock_async(|when, then| {
             when.path("/api/view_usage_history/");
@@ -131,10 +115,7 @@ async fn body_over_the_cap_is_refused() {
 /// A response slower than timeout_secs is a timeout, retried, then reported.
 #[tokio::test]
 async fn slow_response_times_out() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
+    let (server, dir) = hydra_server().await;
     let slow = server
         .mock_async(|when, then| {
             when.path("/api/view_usage_history/");
@@ -161,10 +142,7 @@ async fn slow_response_times_out() {
 /// No more than max_concurrency requests of one account are in flight at once.
 #[tokio::test]
 async fn concurrency_is_limited_per_account() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
+    let (server, dir) = hydra_server().await;
     server
         .mock_async(|when, then| {
             when.path("/api/view_usage_history/");

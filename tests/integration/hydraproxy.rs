@@ -164,10 +164,7 @@ fn orders_and_account_info_parse() {
 /// view_usage_history/ is a POST to the trailing-slash URL with both headers and order_id as digits.
 #[tokio::test]
 async fn usage_request_has_documented_shape() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
+    let (server, dir) = hydra_server().await;
     let usage = server
         .mock_async(|when, then| {
             when.method("POST")
@@ -265,19 +262,12 @@ async fn discovery_covers_every_status_config_and_archive() {
 /// A second sync with the same data writes nothing: no row, no timestamp, no file growth.
 #[tokio::test]
 async fn resync_with_unchanged_data_writes_nothing() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
-    server
-        .mock_async(|when, then| {
-            when.method("POST").path("/api/view_usage_history/");
-            then.status(200).body(fixture(
-                "hydraproxy",
-                "view_usage_history__used_comma_fixed.json",
-            ));
-        })
-        .await;
+    let (server, dir) = hydra_server().await;
+    mock_usage(
+        &server,
+        fixture("hydraproxy", "view_usage_history__used_comma_fixed.json"),
+    )
+    .await;
     let config = hydra_config(&server, &dir.db(), "orders = [37798]", "");
     let first = sync_at(&config, at("2022-04-26T08:00:00Z")).await;
     assert_eq!(first.totals.rows_inserted, 3);
@@ -313,10 +303,7 @@ async fn resync_with_unchanged_data_writes_nothing() {
 /// Today is provisional and overwritten; once fetched after midnight it is final; a later change is a revision.
 #[tokio::test]
 async fn provisional_day_becomes_final_and_later_changes_are_revisions() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
+    let (server, dir) = hydra_server().await;
     let body = |today_total: f64, old_total: f64| {
         format!(
             r#"{{"status":"OK","order_id":1,"usage":[
@@ -325,12 +312,7 @@ async fn provisional_day_becomes_final_and_later_changes_are_revisions() {
         )
     };
     let config = hydra_config(&server, &dir.db(), "orders = [1]", "");
-    let mut mock = server
-        .mock_async(|when, then| {
-            when.method("POST").path("/api/view_usage_history/");
-            then.status(200).body(body(10.0, 50.0));
-        })
-        .await;
+    let mut mock = mock_usage(&server, body(10.0, 50.0)).await;
     sync_at(&config, at("2022-04-25T12:00:00Z")).await;
     let rows = day_rows(&dir.db(), "1");
     assert_eq!(
@@ -340,12 +322,7 @@ async fn provisional_day_becomes_final_and_later_changes_are_revisions() {
     );
 
     mock.delete_async().await;
-    mock = server
-        .mock_async(|when, then| {
-            when.method("POST").path("/api/view_usage_history/");
-            then.status(200).body(body(20.0, 50.0));
-        })
-        .await;
+    mock = mock_usage(&server, body(20.0, 50.0)).await;
     let report = sync_at(&config, at("2022-04-26T00:30:00Z")).await;
     assert_eq!(report.totals.rows_updated, 1);
     let rows = day_rows(&dir.db(), "1");
@@ -361,12 +338,7 @@ async fn provisional_day_becomes_final_and_later_changes_are_revisions() {
     );
 
     mock.delete_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method("POST").path("/api/view_usage_history/");
-            then.status(200).body(body(20.0, 55.5));
-        })
-        .await;
+    mock_usage(&server, body(20.0, 55.5)).await;
     sync_at(&config, at("2022-04-26T10:00:00Z")).await;
     let (period, old, new): (String, f64, f64) = open(&dir.db())
         .query_row(
@@ -381,31 +353,21 @@ async fn provisional_day_becomes_final_and_later_changes_are_revisions() {
 /// Days that vanish from the provider's answer stay in the archive untouched.
 #[tokio::test]
 async fn days_missing_from_a_later_response_are_kept() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
+    let (server, dir) = hydra_server().await;
     let config = hydra_config(&server, &dir.db(), "orders = [37798]", "");
-    let mock = server
-        .mock_async(|when, then| {
-            when.method("POST").path("/api/view_usage_history/");
-            then.status(200).body(fixture(
-                "hydraproxy",
-                "view_usage_history__used_comma_fixed.json",
-            ));
-        })
-        .await;
+    let mock = mock_usage(
+        &server,
+        fixture("hydraproxy", "view_usage_history__used_comma_fixed.json"),
+    )
+    .await;
     sync_at(&config, at("2022-04-26T08:00:00Z")).await;
     let before = day_rows(&dir.db(), "37798");
     mock.delete_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method("POST").path("/api/view_usage_history/");
-            then.status(200).body(
-                fixture("hydraproxy", "view_usage_history__unused.json").replace("43440", "37798"),
-            );
-        })
-        .await;
+    mock_usage(
+        &server,
+        fixture("hydraproxy", "view_usage_history__unused.json").replace("43440", "37798"),
+    )
+    .await;
     let report = sync_at(&config, at("2022-04-30T08:00:00Z")).await;
     assert_eq!(report.status, RunStatus::Ok);
     assert_eq!(day_rows(&dir.db(), "37798"), before);
@@ -414,30 +376,18 @@ async fn days_missing_from_a_later_response_are_kept() {
 /// A malformed body changes nothing, is kept raw, and the error names the subject and the problem.
 #[tokio::test]
 async fn malformed_body_changes_nothing_and_is_kept_raw() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
+    let (server, dir) = hydra_server().await;
     let config = hydra_config(&server, &dir.db(), "orders = [37798]", "");
-    let mock = server
-        .mock_async(|when, then| {
-            when.method("POST").path("/api/view_usage_history/");
-            then.status(200).body(fixture(
-                "hydraproxy",
-                "view_usage_history__used_comma_fixed.json",
-            ));
-        })
-        .await;
+    let mock = mock_usage(
+        &server,
+        fixture("hydraproxy", "view_usage_history__used_comma_fixed.json"),
+    )
+    .await;
     sync_at(&config, at("2022-04-26T08:00:00Z")).await;
     let before = day_rows(&dir.db(), "37798");
     mock.delete_async().await;
     let broken = fixture("hydraproxy", "view_usage_history__used.json");
-    server
-        .mock_async(|when, then| {
-            when.method("POST").path("/api/view_usage_history/");
-            then.status(200).body(broken.clone());
-        })
-        .await;
+    mock_usage(&server, broken.clone()).await;
     let report = sync_at(&config, at("2022-04-26T09:00:00Z")).await;
     assert_eq!(report.status, RunStatus::Failed);
     assert!(
@@ -463,10 +413,7 @@ async fn malformed_body_changes_nothing_and_is_kept_raw() {
 /// One failing order does not stop the others; the run is partial and the failure recorded.
 #[tokio::test]
 async fn failing_order_does_not_stop_the_others() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_no_orders(&server).await;
-    mock_account_info(&server).await;
+    let (server, dir) = hydra_server().await;
     server
         .mock_async(|when, then| {
             when.method("POST")

@@ -80,6 +80,14 @@ pub fn hydra_config(
         .config
 }
 
+/// An httpmock HydraProxy with no listed orders and the documented account info, and a temp dir.
+pub async fn hydra_server() -> (MockServer, TestDir) {
+    let server = MockServer::start_async().await;
+    mock_no_orders(&server).await;
+    mock_account_info(&server).await;
+    (server, TestDir::new())
+}
+
 /// Mocks every `get_orders_status/` status with an empty list, so discovery finds nothing.
 pub async fn mock_no_orders(server: &MockServer) {
     server
@@ -88,6 +96,17 @@ pub async fn mock_no_orders(server: &MockServer) {
             then.status(200).body("[]");
         })
         .await;
+}
+
+/// Mocks every `view_usage_history/` request with HTTP 200 and `body`.
+pub async fn mock_usage(server: &MockServer, body: impl Into<String>) -> httpmock::Mock<'_> {
+    let body = body.into();
+    server
+        .mock_async(|when, then| {
+            when.method("POST").path("/api/view_usage_history/");
+            then.status(200).body(body);
+        })
+        .await
 }
 
 /// Mocks `get_account_info/` with the reseller document's example.
@@ -170,4 +189,15 @@ pub fn count(db: &Path, sql: &str) -> i64 {
 /// Shared handle to a config for tasks.
 pub fn shared(config: Config) -> Arc<Config> {
     Arc::new(config)
+}
+
+/// The fenced code blocks of README.md in one language.
+pub fn readme_blocks(lang: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    readme
+        .split(&format!("```{lang}\n"))
+        .skip(1)
+        .filter_map(|block| block.split("```").next().map(str::to_owned))
+        .collect()
 }
