@@ -43,9 +43,12 @@ pub enum HttpError {
         /// The configured cap.
         limit: u64,
     },
-    /// Any other transport failure (invalid request, broken body, redirect loop).
+    /// The body broke off or another transient transport failure.
     #[error("request failed")]
     Transport(#[source] reqwest::Error),
+    /// The request could not be built or followed (bad URL, redirect loop). Never retried.
+    #[error("invalid request")]
+    Invalid(#[source] reqwest::Error),
 }
 
 fn retry_after_note(retry_after: Option<Duration>) -> String {
@@ -74,6 +77,8 @@ impl HttpError {
             Self::Timeout
         } else if err.is_connect() {
             Self::Connect(err)
+        } else if err.is_builder() || err.is_redirect() {
+            Self::Invalid(err)
         } else {
             Self::Transport(err)
         }

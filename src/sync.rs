@@ -165,11 +165,11 @@ impl<'a> AccountRun<'a> {
         let mut failures = Vec::new();
         let mut totals = RunTotals::default();
         let mut unchanged = 0;
-        if let Err(f) = self.sync_balance().await? {
+        if let Some(Err(f)) = cancellable(cancel, self.sync_balance()).await.transpose()? {
             failures.push(f);
         }
         if !failures.iter().any(|f| f.rejected) && !cancel.is_cancelled() {
-            let subjects = self.subjects(&mut failures).await?;
+            let subjects = self.subjects(&mut failures, cancel).await?;
             self.options
                 .observer
                 .subjects_found(&self.account.label(), subjects.len());
@@ -212,11 +212,16 @@ impl<'a> AccountRun<'a> {
     }
 
     /// Discovered subjects, plus archived ones that may still have history at the provider.
-    async fn subjects(&self, failures: &mut Vec<Failure>) -> Result<Vec<String>, StoreError> {
+    async fn subjects(
+        &self,
+        failures: &mut Vec<Failure>,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<String>, StoreError> {
         let mut subjects = BTreeSet::new();
-        match self.provider.discover_subjects().await {
-            Ok(found) => subjects.extend(found),
-            Err(e) => failures.push(self.failure(None, &e, self.options.clock.now()).await?),
+        match cancellable(cancel, self.provider.discover_subjects()).await {
+            Some(Ok(found)) => subjects.extend(found),
+            Some(Err(e)) => failures.push(self.failure(None, &e, self.options.clock.now()).await?),
+            None => return Ok(Vec::new()),
         }
         let since = self.started.day() - TimeDelta::days(i64::from(self.account.retention_days));
         let since = since.format("%Y-%m-%d").to_string();
@@ -274,9 +279,10 @@ impl<'a> AccountRun<'a> {
         }
         let fetched = self.options.clock.now();
         let span = tracing::debug_span!("subject", subject = %subject);
-        let result = tokio::select! {
-            r = self.provider.fetch_usage(&subject).instrument(span) => r,
-            () = cancel.cancelled() => return Ok(None),
+        let Some(result) =
+            cancellable(cancel, self.provider.fetch_usage(&subject).instrument(span)).await
+        else {
+            return Ok(None);
         };
         match result {
             Ok(data) => self
@@ -410,6 +416,18 @@ impl<'a> AccountRun<'a> {
                 .map(|f| f.message)
                 .collect(),
         })
+    }
+}
+
+/// Runs `work` unless `cancel` fires first; `None` when cancelled.
+///
+/// Dropping a fetch is safe: nothing is written until a subject's data is
+/// complete, and a write already handed to the store's blocking pool commits
+/// or rolls back as a whole.
+async fn cancellable<T>(cancel: &CancellationToken, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        out = work => Some(out),
+        () = cancel.cancelled() => None,
     }
 }
 

@@ -162,8 +162,7 @@ fn print_table(path: &std::path::Path, healths: &[AccountHealth], now: DateTime<
         let success = s.last_success_at.as_deref().map_or_else(
             || "never".to_owned(),
             |t| {
-                let ago = DateTime::parse_from_rfc3339(t)
-                    .map(|t| super::status::ago(now - t.with_timezone(&Utc)));
+                let ago = DateTime::parse_from_rfc3339(t).map(|t| ago(now - t.with_timezone(&Utc)));
                 format!("{t} ({} ago)", ago.unwrap_or_default())
             },
         );

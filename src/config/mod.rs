@@ -214,16 +214,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut config = parse(&text, path)?;
+    let Parsed {
+        mut config,
+        has_inline_secret,
+    } = parse(&text, path)?;
     config.path = Some(path.to_path_buf());
-    if config.has_inline_secret && world_readable(path) {
-        config.config.warnings.push(format!(
+    if has_inline_secret && world_readable(path) {
+        config.warnings.push(format!(
             "{} holds a secret and is readable by every user on this machine; run: chmod 640 {}",
             path.display(),
             path.display()
         ));
     }
-    Ok(config.config)
+    Ok(config)
 }
 
 /// Validates config text; `path` is only used in messages.
@@ -242,19 +245,6 @@ pub struct Parsed {
     pub config: Config,
     /// Whether a secret is written inline in the file.
     pub has_inline_secret: bool,
-}
-
-impl std::ops::Deref for Parsed {
-    type Target = Config;
-    fn deref(&self) -> &Config {
-        &self.config
-    }
-}
-
-impl std::ops::DerefMut for Parsed {
-    fn deref_mut(&mut self) -> &mut Config {
-        &mut self.config
-    }
 }
 
 #[cfg(unix)]

@@ -144,3 +144,80 @@ async fn catch_up_runs_only_overdue_accounts() {
     );
     runner.wait_idle().await;
 }
+
+/// SIGTERM in the middle of a sync stops it at once, exits 0, keeps what was written, and records the run as interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_sync_stops_cleanly() {
+    let (server, dir) = hydra_server().await;
+    // One order answers at once; the other would take far longer than the test allows.
+    server
+        .mock_async(|when, then| {
+            when.path("/api/view_usage_history/")
+                .form_urlencoded_tuple("order_id", "37798");
+            then.status(200).body(fixture(
+                "hydraproxy",
+                "view_usage_history__used_comma_fixed.json",
+            ));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.path("/api/view_usage_history/")
+                .form_urlencoded_tuple("order_id", "1");
+            then.status(200).delay(Duration::from_secs(600)).body("{}");
+        })
+        .await;
+    let text = hydra_toml(&server.base_url(), &dir.db(), "orders = [1, 37798]", "")
+        .replace("timeout_secs = 5", "timeout_secs = 900");
+    let cfg = dir.write("daemon.toml", &text, 0o600);
+    let sock_path = dir.path("notify.sock");
+    let socket = UnixDatagram::bind(&sock_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let db = dir.db();
+    let (status, elapsed) = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_usage-archiver"))
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .env("NOTIFY_SOCKET", &sock_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut seen = Vec::new();
+        wait_for(&socket, "READY=1", &mut seen);
+        // The fast order's rows are committed while the slow one is still in flight.
+        let deadline = Instant::now() + NOTIFY_DEADLINE;
+        while count(&db, "SELECT count(*) FROM usage_daily") < 3 {
+            assert!(Instant::now() < deadline, "fast order never archived");
+            // A polling interval under a deadline, not a guess at how long the work takes.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let stop = Instant::now();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        (status, stop.elapsed())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "stopped in {elapsed:?}, not after the slow request"
+    );
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM usage_daily"), 3);
+    assert_eq!(
+        count(
+            &dir.db(),
+            "SELECT count(*) FROM sync_runs WHERE status = 'interrupted'"
+        ),
+        1
+    );
+    let check: String = open(&dir.db())
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
