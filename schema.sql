@@ -1,4 +1,4 @@
--- usage-archiver archive schema, user_version 1.
+-- usage-archiver archive schema, user_version 2.
 --
 -- The five views below (usage_daily, usage_monthly, balance_snapshots,
 -- sync_runs, usage_revisions) are the stable interface for users' queries
@@ -122,6 +122,19 @@ CREATE TABLE raw_response (
     error       TEXT,
     body        BLOB NOT NULL
 ) STRICT;
+
+-- Which days each subject's successful fetches covered, as maximal intervals.
+-- A fetch at day T of a provider that keeps N days covers T-N+1 .. T, with or
+-- without rows (HydraProxy omits days without usage); days between two
+-- intervals were never seen. See src/store/migrations/0002_subject_coverage.sql.
+CREATE TABLE subject_coverage (
+    provider  TEXT NOT NULL,
+    account   TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    first_day TEXT NOT NULL CHECK (first_day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+    last_day  TEXT NOT NULL CHECK (last_day >= first_day),
+    PRIMARY KEY (provider, account, subject, first_day)
+) STRICT, WITHOUT ROWID;
 
 -- Facts about each account that status needs without a config (schedule).
 CREATE TABLE account_state (

@@ -20,6 +20,7 @@ use crate::config::{AccountConfig, KeepRaw};
 use crate::error::ProviderError;
 use crate::model::{FetchTime, SubjectUsage};
 use crate::providers::Provider;
+use crate::store::coverage;
 use crate::store::runs::{self, RunStatus, RunTotals};
 use crate::store::usage::{self, SubjectKey, UpsertStats};
 use crate::store::{Store, StoreError};
@@ -305,18 +306,29 @@ impl<'a> AccountRun<'a> {
             subject,
         };
         let keep_all = self.options.keep_raw == KeepRaw::All;
-        self.store
+        let window = i64::from(self.account.retention_days.max(1)) - 1;
+        let window_start = fetched.day() - TimeDelta::days(window);
+        let covered_from = data
+            .days
+            .iter()
+            .map(|d| d.day)
+            .min()
+            .map_or(window_start, |d| d.min(window_start));
+        let (stats, lost) = self
+            .store
             .call(move |c| {
                 let tx = usage::begin(c)?;
                 let mut stats = usage::upsert_days(&tx, &key, &data.days, false, fetched)?;
                 stats += usage::upsert_months(&tx, &key, &data.months, fetched)?;
+                let lost = coverage::extend_coverage(&tx, &key, covered_from, fetched.day())?;
                 if keep_all {
                     for raw in &data.raw {
+                        let subject = Some(key.subject.as_str());
                         runs::insert_raw(
                             &tx,
                             key.provider,
                             &key.account,
-                            Some(&key.subject),
+                            subject,
                             raw,
                             None,
                             fetched,
@@ -324,9 +336,17 @@ impl<'a> AccountRun<'a> {
                     }
                 }
                 tx.commit()?;
-                Ok(stats)
+                Ok((stats, (key.subject, lost)))
             })
-            .await
+            .await?;
+        let (subject, lost) = lost;
+        if let (Some(first), Some(last)) = (lost.first(), lost.last()) {
+            tracing::warn!(
+                subject = %subject, first = %first, last = %last, days = lost.len(),
+                "Days lost: never archived, and no longer kept by the provider"
+            );
+        }
+        Ok(stats)
     }
 
     /// Logs a failure, records it in `sync_error`, and keeps its raw body if allowed.

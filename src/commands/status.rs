@@ -1,8 +1,8 @@
 //! `usage-archiver status`: each account's health, as a table or JSON.
 //!
 //! Exit codes (SPEC §2): 0 healthy; 1 degraded (an account's last success is
-//! older than twice its schedule's interval, or it never succeeded); 2 the
-//! archive cannot be opened. Works from `--db` alone, taking schedules from
+//! older than twice its schedule's interval, it never succeeded, or days are
+//! lost); 2 the archive cannot be opened. Works from `--db` alone, taking schedules from
 //! the archive's own records.
 
 use chrono::{DateTime, Utc};
@@ -11,8 +11,10 @@ use serde::Serialize;
 use super::{EXIT_DEGRADED, EXIT_ERROR, EXIT_OK, database_path, load_optional_config};
 use crate::cli::StatusArgs;
 use crate::config::{Config, Schedule};
-use crate::store::Store;
+use crate::providers::ProviderKind;
+use crate::store::coverage::{SubjectGaps, load_gaps};
 use crate::store::query::{self, AccountStatus};
+use crate::store::{Store, StoreError};
 
 /// One account's status plus the verdict.
 #[derive(Debug, Serialize)]
@@ -25,26 +27,25 @@ pub(crate) struct AccountHealth {
     reason: Option<String>,
     /// The next scheduled run, when the schedule is known.
     next_run_at: Option<String>,
+    /// Missing days still kept by the provider.
+    recoverable_days: usize,
+    /// Missing days the provider no longer keeps.
+    lost_days: usize,
+    /// The exact missing days per subject.
+    gaps: Vec<SubjectGaps>,
 }
 
 pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
     let config = load_optional_config(&args.paths)?;
     let path = database_path(&args.paths, config.as_ref());
-    let statuses = match Store::open_read_only(&path)
-        .and_then(|s| s.with_conn(|c| query::load_account_statuses(c)))
-    {
-        Ok(s) => s,
+    let now = Utc::now();
+    let healths = match load_healths(&path, config.as_ref(), now) {
+        Ok(h) => h,
         Err(err) => {
             eprintln!("error: {:#}", anyhow::Error::from(err));
             return Ok(EXIT_ERROR);
         }
     };
-    let statuses = with_configured_accounts(statuses, config.as_ref());
-    let now = Utc::now();
-    let healths: Vec<AccountHealth> = statuses
-        .into_iter()
-        .map(|s| assess(s, config.as_ref(), now))
-        .collect();
     if args.json {
         println!(
             "{}",
@@ -58,6 +59,42 @@ pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
     }
     let degraded = healths.iter().any(|h| h.health != "healthy");
     Ok(if degraded { EXIT_DEGRADED } else { EXIT_OK })
+}
+
+/// Every account's status, gaps and verdict.
+fn load_healths(
+    path: &std::path::Path,
+    config: Option<&Config>,
+    now: DateTime<Utc>,
+) -> Result<Vec<AccountHealth>, StoreError> {
+    let store = Store::open_read_only(path)?;
+    store.with_conn(|c| {
+        let statuses = with_configured_accounts(query::load_account_statuses(c)?, config);
+        statuses
+            .into_iter()
+            .map(|s| {
+                let retention = retention_days(&s, config);
+                let gaps = load_gaps(c, &s.provider, &s.account, now.date_naive(), retention)?;
+                Ok(assess(s, gaps, config, now))
+            })
+            .collect()
+    })
+}
+
+/// The account's retention window: the config's, else the archive's record, else the provider's default.
+fn retention_days(status: &AccountStatus, config: Option<&Config>) -> u32 {
+    config
+        .and_then(|c| {
+            c.accounts
+                .iter()
+                .find(|a| a.kind.as_str() == status.provider && a.name == status.account)
+        })
+        .map(|a| a.retention_days)
+        .or(status.retention_days)
+        .or_else(|| {
+            ProviderKind::from_name(&status.provider).map(ProviderKind::default_retention_days)
+        })
+        .unwrap_or(1)
 }
 
 /// Adds configured accounts the archive has never seen, so they show as never synced.
@@ -74,6 +111,7 @@ fn with_configured_accounts(
                 provider: a.kind.as_str().to_owned(),
                 account: a.name.clone(),
                 schedule: Some(a.schedule.as_str().to_owned()),
+                retention_days: Some(a.retention_days),
                 last_attempt_at: None,
                 last_status: None,
                 last_success_at: None,
@@ -87,7 +125,12 @@ fn with_configured_accounts(
 }
 
 /// Judges one account against its schedule.
-fn assess(status: AccountStatus, config: Option<&Config>, now: DateTime<Utc>) -> AccountHealth {
+fn assess(
+    status: AccountStatus,
+    gaps: Vec<SubjectGaps>,
+    config: Option<&Config>,
+    now: DateTime<Utc>,
+) -> AccountHealth {
     let configured = config.and_then(|c| {
         c.accounts
             .iter()
@@ -108,8 +151,16 @@ fn assess(status: AccountStatus, config: Option<&Config>, now: DateTime<Utc>) ->
         .as_deref()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
+    let recoverable_days = gaps.iter().map(|g| g.recoverable.len()).sum();
+    let lost_days: usize = gaps.iter().map(|g| g.lost.len()).sum();
     let (health, reason) = match (last_success, &schedule) {
         (None, _) => ("degraded", Some("never synced successfully".to_owned())),
+        _ if lost_days > 0 => (
+            "degraded",
+            Some(format!(
+                "{lost_days} days lost (no longer kept by the provider); `status --json` lists them"
+            )),
+        ),
         (Some(t), Some(s)) if now - t > s.interval(now) * 2 => (
             "degraded",
             Some(format!(
@@ -125,6 +176,9 @@ fn assess(status: AccountStatus, config: Option<&Config>, now: DateTime<Utc>) ->
         health,
         reason,
         next_run_at,
+        recoverable_days,
+        lost_days,
+        gaps,
     }
 }
 
@@ -152,6 +206,7 @@ fn print_table(path: &std::path::Path, healths: &[AccountHealth], now: DateTime<
             "last run",
             "subjects",
             "day rows",
+            "gaps (recoverable/lost)",
             "last error",
         ]
         .map(String::from)
@@ -183,6 +238,7 @@ fn print_table(path: &std::path::Path, healths: &[AccountHealth], now: DateTime<
             s.last_status.clone().unwrap_or_else(|| "-".to_owned()),
             s.subjects.to_string(),
             s.rows.to_string(),
+            format!("{}/{}", h.recoverable_days, h.lost_days),
             error,
         ]);
     }

@@ -15,6 +15,8 @@ pub struct AccountStatus {
     pub account: String,
     /// The cron schedule last used, if known.
     pub schedule: Option<String>,
+    /// The retention window last used, if known.
+    pub retention_days: Option<u32>,
     /// Start of the latest run.
     pub last_attempt_at: Option<String>,
     /// Status of the latest run (`ok`, `partial`, `failed`, `running`, `interrupted`).
@@ -50,13 +52,13 @@ fn load_account_status(
     account: String,
 ) -> Result<AccountStatus, StoreError> {
     let p = [&provider, &account];
-    let schedule = conn
+    let (schedule, retention_days) = conn
         .query_row(
-            "SELECT schedule FROM account_state WHERE provider = ?1 AND account = ?2",
+            "SELECT schedule, retention_days FROM account_state WHERE provider = ?1 AND account = ?2",
             p,
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .or_else(none_if_no_rows)?;
+        .or_else(|e| none_if_no_rows(e).map(|()| (None, None)))?;
     let (last_attempt_at, last_status, last_error) = conn
         .query_row(
             "SELECT started_at, status, error FROM sync_run WHERE provider = ?1 AND account = ?2 \
@@ -75,6 +77,7 @@ fn load_account_status(
         provider,
         account,
         schedule,
+        retention_days,
         last_attempt_at,
         last_status,
         last_success_at,

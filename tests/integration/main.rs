@@ -13,6 +13,8 @@ mod store;
 mod hydraproxy;
 // Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
 mod http;
+// Coverage and gaps, migrations.
+mod coverage;
 // The binary: check-config, backfill, status, report, demo, secrets in output.
 mod cli;
 // The daemon: catch-up, no overlapping runs, READY/STOPPING, SIGTERM.
