@@ -64,6 +64,15 @@ pub struct SubjectUsage {
     pub raw: Vec<RawResponse>,
 }
 
+/// What discovery found: the subjects, and any account figures the listing carried.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Discovery {
+    /// Subject ids, lower-cased or normalised as the provider requires.
+    pub subjects: Vec<String>,
+    /// Figures that came with the listing (e.g. each customer's balance).
+    pub balances: Vec<BalanceSnapshot>,
+}
+
 /// The result of a fetch, stamped with the moment it was taken.
 ///
 /// The store decides finality from `fetched_at`: a day is final once it

@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use crate::config::{AccountConfig, KeepRaw};
 use crate::error::ProviderError;
-use crate::model::{FetchTime, SubjectUsage};
+use crate::model::{BalanceSnapshot, FetchTime, RawResponse, SubjectUsage};
 use crate::providers::Provider;
 use crate::store::coverage;
 use crate::store::runs::{self, RunStatus, RunTotals};
@@ -190,26 +190,33 @@ impl<'a> AccountRun<'a> {
     async fn sync_balance(&self) -> Result<Result<(), Failure>, StoreError> {
         let fetched = self.options.clock.now();
         match self.provider.fetch_balance().await {
-            Ok((balances, raw)) => {
-                let (kind, name, keep) = (
-                    self.account.kind.as_str(),
-                    self.account.name.clone(),
-                    self.options.keep_raw,
-                );
-                self.store
-                    .call(move |c| {
-                        let tx = usage::begin(c)?;
-                        usage::upsert_balances(&tx, kind, &name, &balances, fetched)?;
-                        if keep == KeepRaw::All {
-                            runs::insert_raw(&tx, kind, &name, None, &raw, None, fetched)?;
-                        }
-                        Ok(tx.commit()?)
-                    })
-                    .await?;
-                Ok(Ok(()))
-            }
+            Ok((balances, raw)) => self
+                .write_balances(balances, Some(raw), fetched)
+                .await
+                .map(Ok),
             Err(e) => Ok(Err(self.failure(None, &e, fetched).await?)),
         }
+    }
+
+    /// Upserts account figures in one transaction, keeping the raw body with `keep_raw = "all"`.
+    async fn write_balances(
+        &self,
+        balances: Vec<BalanceSnapshot>,
+        raw: Option<RawResponse>,
+        fetched: FetchTime,
+    ) -> Result<(), StoreError> {
+        let (kind, name) = (self.account.kind.as_str(), self.account.name.clone());
+        let raw = raw.filter(|_| self.options.keep_raw == KeepRaw::All);
+        self.store
+            .call(move |c| {
+                let tx = usage::begin(c)?;
+                usage::upsert_balances(&tx, kind, &name, &balances, fetched)?;
+                if let Some(raw) = raw {
+                    runs::insert_raw(&tx, kind, &name, None, &raw, None, fetched)?;
+                }
+                Ok(tx.commit()?)
+            })
+            .await
     }
 
     /// Discovered subjects, plus archived ones that may still have history at the provider.
@@ -219,8 +226,14 @@ impl<'a> AccountRun<'a> {
         cancel: &CancellationToken,
     ) -> Result<Vec<String>, StoreError> {
         let mut subjects = BTreeSet::new();
+        let fetched = self.options.clock.now();
         match cancellable(cancel, self.provider.discover_subjects()).await {
-            Some(Ok(found)) => subjects.extend(found),
+            Some(Ok(found)) => {
+                subjects.extend(found.subjects);
+                if !found.balances.is_empty() {
+                    self.write_balances(found.balances, None, fetched).await?;
+                }
+            }
             Some(Err(e)) => failures.push(self.failure(None, &e, self.options.clock.now()).await?),
             None => return Ok(Vec::new()),
         }
@@ -290,8 +303,22 @@ impl<'a> AccountRun<'a> {
                 .write_subject(subject, data, fetched)
                 .await
                 .map(|s| Some(Ok(s))),
+            Err(ProviderError::NotFound { message, .. }) => self
+                .record_gone(subject, message)
+                .await
+                .map(|()| Some(Ok(UpsertStats::default()))),
             Err(e) => Ok(Some(Err(self.failure(Some(subject), &e, fetched).await?))),
         }
+    }
+
+    /// A subject the provider no longer has: its archived rows stay, the run does not fail.
+    async fn record_gone(&self, subject: String, message: String) -> Result<(), StoreError> {
+        tracing::warn!(subject = %subject, reason = %message, "Subject no longer exists at the provider; its archived days are kept");
+        let run_id = self.run_id;
+        let note = format!("{}: {message}", runs::GONE_NOTE);
+        self.store
+            .call(move |c| runs::insert_error(c, run_id, Some(&subject), &note))
+            .await
     }
 
     async fn write_subject(

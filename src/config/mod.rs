@@ -139,6 +139,19 @@ impl AccountConfig {
 pub enum ProviderSettings {
     /// `[[hydraproxy]]`.
     HydraProxy(HydraProxySettings),
+    /// `[[infiniteproxies]]`.
+    InfiniteProxies(InfiniteProxiesSettings),
+}
+
+/// `[[infiniteproxies]]` beyond the common keys.
+#[derive(Debug, Clone)]
+pub struct InfiniteProxiesSettings {
+    /// The header the key goes in (`auth_header`).
+    pub auth_header: reqwest::header::HeaderName,
+    /// `auth_prefix` + the API key, marked sensitive so it is never printed.
+    pub auth_value: reqwest::header::HeaderValue,
+    /// Customer usernames archived beside the listed ones.
+    pub customers: Vec<String>,
 }
 
 /// `[[hydraproxy]]` beyond the common keys.
@@ -276,10 +289,18 @@ impl Validator<'_> {
         let http = self.http(&raw.http)?;
         let mut accounts = Vec::new();
         let mut has_inline_secret = false;
-        for table in &raw.hydraproxy {
-            let (account, inline) = self.hydraproxy(table)?;
+        let hydraproxy = raw
+            .hydraproxy
+            .iter()
+            .map(|t| (t.span(), self.hydraproxy(t)));
+        let infiniteproxies = raw
+            .infiniteproxies
+            .iter()
+            .map(|t| (t.span(), self.infiniteproxies(t)));
+        for (span, result) in hydraproxy.chain(infiniteproxies) {
+            let (account, inline) = result?;
             has_inline_secret |= inline;
-            self.check_unique(&accounts, &account, table.span())?;
+            self.check_unique(&accounts, &account, span)?;
             accounts.push(account);
         }
         let config = Config {
@@ -392,6 +413,79 @@ impl Validator<'_> {
                 token,
                 reseller_base_url,
                 orders,
+            }),
+        };
+        Ok((account, origin == SecretOrigin::Inline))
+    }
+
+    fn infiniteproxies(
+        &self,
+        table: &Spanned<raw::RawInfiniteProxies>,
+    ) -> Result<(AccountConfig, bool), ConfigError> {
+        use crate::providers::infiniteproxies::{DEFAULT_AUTH_HEADER, DEFAULT_AUTH_PREFIX};
+        let kind = ProviderKind::InfiniteProxies;
+        let raw = table.get_ref();
+        let name = self.name(kind, &raw.name)?;
+        let key = |k: &str| format!("{}.{k}", kind.as_str());
+        let base_url = self.url(
+            &key("base_url"),
+            raw.base_url.as_ref(),
+            kind.default_base_url(),
+            raw.allow_insecure_http,
+        )?;
+        let (api_key, origin) = SecretSources {
+            key: "api_key",
+            inline: raw.api_key.as_deref(),
+            file: raw.api_key_file.as_deref(),
+            env: raw.api_key_env.as_deref(),
+            credential: format!("{}-{name}", kind.as_str()),
+        }
+        .resolve()
+        .map_err(|reason| self.invalid(&key("api_key"), table.span(), &reason))?;
+        let header = raw
+            .auth_header
+            .as_ref()
+            .map_or(DEFAULT_AUTH_HEADER, |h| h.get_ref().as_str());
+        let auth_header =
+            reqwest::header::HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+                let span = raw.auth_header.as_ref().map_or(table.span(), Spanned::span);
+                self.invalid(&key("auth_header"), span, "not a valid HTTP header name")
+            })?;
+        let prefix = raw.auth_prefix.as_deref().unwrap_or(DEFAULT_AUTH_PREFIX);
+        let mut auth_value =
+            reqwest::header::HeaderValue::from_str(&format!("{prefix}{}", api_key.expose()))
+                .map_err(|_| {
+                    self.invalid(
+                        &key("api_key"),
+                        table.span(),
+                        "auth_prefix and api_key must be printable ASCII",
+                    )
+                })?;
+        auth_value.set_sensitive(true);
+        let customers = raw
+            .customers
+            .iter()
+            .map(|c| match c.get_ref().trim() {
+                "" => Err(self.invalid(&key("customers"), c.span(), "a username cannot be empty")),
+                u => Ok(u.to_lowercase()),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let account = AccountConfig {
+            kind,
+            name,
+            base_url,
+            schedule: self.schedule(&key("schedule"), raw.schedule.as_ref(), kind)?,
+            max_concurrency: self
+                .concurrency(&key("max_concurrency"), raw.max_concurrency.as_ref())?,
+            retention_days: self.retention(
+                &key("retention_days"),
+                raw.retention_days.as_ref(),
+                kind,
+            )?,
+            settings: ProviderSettings::InfiniteProxies(InfiniteProxiesSettings {
+                auth_header,
+                auth_value,
+                customers,
             }),
         };
         Ok((account, origin == SecretOrigin::Inline))

@@ -19,6 +19,8 @@ pub(crate) struct RawConfig {
     pub http: RawHttp,
     #[serde(default)]
     pub hydraproxy: Vec<Spanned<RawHydraProxy>>,
+    #[serde(default)]
+    pub infiniteproxies: Vec<Spanned<RawInfiniteProxies>>,
 }
 
 /// `[archive]`.
@@ -41,7 +43,7 @@ pub(crate) struct RawHttp {
     pub backoff_max_secs: Option<Spanned<u64>>,
 }
 
-/// Keys every account table has, whatever the provider.
+/// `[[hydraproxy]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHydraProxy {
@@ -58,4 +60,24 @@ pub(crate) struct RawHydraProxy {
     pub token_env: Option<String>,
     #[serde(default)]
     pub orders: Vec<Spanned<toml::Value>>,
+}
+
+/// `[[infiniteproxies]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInfiniteProxies {
+    pub name: Spanned<String>,
+    pub base_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    pub schedule: Option<Spanned<String>>,
+    pub max_concurrency: Option<Spanned<i64>>,
+    pub retention_days: Option<Spanned<i64>>,
+    pub api_key: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    pub api_key_env: Option<String>,
+    pub auth_header: Option<Spanned<String>>,
+    pub auth_prefix: Option<String>,
+    #[serde(default)]
+    pub customers: Vec<Spanned<String>>,
 }

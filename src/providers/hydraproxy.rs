@@ -16,7 +16,7 @@ use super::{Provider, ProviderKind};
 use crate::config::{AccountConfig, HydraProxySettings, Secret};
 use crate::error::ProviderError;
 use crate::http::{AccountClient, Response};
-use crate::model::{BalanceSnapshot, DayUsage, RawResponse, SubjectUsage};
+use crate::model::{BalanceSnapshot, DayUsage, Discovery, RawResponse, SubjectUsage};
 
 /// The usage-history API (`view_usage_history/`, `get_account_info/`).
 pub const DEFAULT_BASE_URL: &str = "https://app.hydraproxy.com/api";
@@ -157,14 +157,17 @@ impl Provider for HydraProxy {
         ProviderKind::HydraProxy
     }
 
-    async fn discover_subjects(&self) -> Result<Vec<String>, ProviderError> {
+    async fn discover_subjects(&self) -> Result<Discovery, ProviderError> {
         let lists =
             futures_join_all(ORDER_STATUSES.map(|s| self.fetch_orders_with_status(s))).await;
         let mut ids: BTreeSet<u64> = self.orders.iter().copied().collect();
         for list in lists {
             ids.extend(list?);
         }
-        Ok(ids.into_iter().map(|id| id.to_string()).collect())
+        Ok(Discovery {
+            subjects: ids.into_iter().map(|id| id.to_string()).collect(),
+            balances: Vec::new(),
+        })
     }
 
     async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError> {

@@ -59,6 +59,48 @@ pub(crate) fn flexible_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Er
     }
 }
 
+/// Deserializes an optional finite `f64` that may arrive as a string; `null` is `None`.
+pub(crate) fn flexible_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrap(#[serde(deserialize_with = "flexible_f64")] f64);
+    Ok(Option::<Wrap>::deserialize(d)?.map(|Wrap(v)| v))
+}
+
+/// The body with every object key in `keys` removed, at any depth.
+///
+/// A body that is not JSON cannot be searched by key, so it is replaced by a
+/// note rather than kept with whatever it may hold.
+pub(crate) fn redact_keys(body: &bytes::Bytes, keys: &[&str]) -> bytes::Bytes {
+    if !keys
+        .iter()
+        .any(|k| body.windows(k.len()).any(|w| w == k.as_bytes()))
+    {
+        return body.clone();
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut value) => {
+            strip(&mut value, keys);
+            serde_json::to_vec(&value)
+                .map(bytes::Bytes::from)
+                .unwrap_or_default()
+        }
+        Err(_) => {
+            bytes::Bytes::from_static(b"[body withheld: not JSON, and it names a secret field]")
+        }
+    }
+}
+
+fn strip(value: &mut serde_json::Value, keys: &[&str]) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|k, _| !keys.contains(&k.as_str()));
+            map.values_mut().for_each(|v| strip(v, keys));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| strip(v, keys)),
+        _ => {}
+    }
+}
+
 /// Deserializes a non-negative integer id that may arrive as a string of digits.
 pub(crate) fn flexible_id<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match NumberOrString::deserialize(d)? {

@@ -6,6 +6,7 @@
 //! means its own file here, one arm in [`build`], and its config section.
 
 pub mod hydraproxy;
+pub mod infiniteproxies;
 mod json;
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use async_trait::async_trait;
 use crate::config::{AccountConfig, ProviderSettings};
 use crate::error::ProviderError;
 use crate::http::{AccountClient, HttpClient};
-use crate::model::{BalanceSnapshot, RawResponse, SubjectUsage};
+use crate::model::{BalanceSnapshot, Discovery, RawResponse, SubjectUsage};
 
 /// The providers this archiver knows. [`ProviderKind::as_str`] is the only
 /// place their SQL names are written.
@@ -23,16 +24,19 @@ use crate::model::{BalanceSnapshot, RawResponse, SubjectUsage};
 pub enum ProviderKind {
     /// HydraProxy: per-order daily history.
     HydraProxy,
+    /// InfiniteProxies: per-customer daily totals, last 14 days.
+    InfiniteProxies,
 }
 
 impl ProviderKind {
     /// Every provider, in display order.
-    pub const ALL: [ProviderKind; 1] = [ProviderKind::HydraProxy];
+    pub const ALL: [ProviderKind; 2] = [ProviderKind::HydraProxy, ProviderKind::InfiniteProxies];
 
     /// The lowercase name used in SQL, config tables and logs.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::HydraProxy => "hydraproxy",
+            Self::InfiniteProxies => "infiniteproxies",
         }
     }
 
@@ -45,6 +49,7 @@ impl ProviderKind {
     pub fn default_base_url(self) -> &'static str {
         match self {
             Self::HydraProxy => hydraproxy::DEFAULT_BASE_URL,
+            Self::InfiniteProxies => infiniteproxies::DEFAULT_BASE_URL,
         }
     }
 
@@ -52,6 +57,7 @@ impl ProviderKind {
     pub fn default_schedule(self) -> &'static str {
         match self {
             Self::HydraProxy => "0 10 * * * *",
+            Self::InfiniteProxies => "0 20 0,6,12,18 * * *",
         }
     }
 
@@ -59,6 +65,7 @@ impl ProviderKind {
     pub fn default_retention_days(self) -> u32 {
         match self {
             Self::HydraProxy => hydraproxy::DEFAULT_RETENTION_DAYS,
+            Self::InfiniteProxies => infiniteproxies::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -70,7 +77,7 @@ pub trait Provider: Send + Sync {
     fn kind(&self) -> ProviderKind;
 
     /// Subjects (orders, customers, …) the provider lists now, plus configured extras.
-    async fn discover_subjects(&self) -> Result<Vec<String>, ProviderError>;
+    async fn discover_subjects(&self) -> Result<Discovery, ProviderError>;
 
     /// Everything the provider exposes now for one subject.
     async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError>;
@@ -90,6 +97,9 @@ pub fn build(account: &AccountConfig, http: &HttpClient) -> Arc<dyn Provider> {
     match &account.settings {
         ProviderSettings::HydraProxy(settings) => {
             Arc::new(hydraproxy::HydraProxy::new(account, settings, client))
+        }
+        ProviderSettings::InfiniteProxies(s) => {
+            Arc::new(infiniteproxies::InfiniteProxies::new(account, s, client))
         }
     }
 }

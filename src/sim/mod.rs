@@ -1,12 +1,14 @@
 //! Loopback simulators of the providers, for the demo, the tests and the benchmarks.
 //!
 //! One axum server on `127.0.0.1:0` serves every simulated provider under
-//! its own path prefix (`/hydraproxy/api`, `/hydraproxy/reseller`). Data is
+//! its own path prefix (`/hydraproxy/api`, `/hydraproxy/reseller`,
+//! `/infiniteproxies/v2`). Data is
 //! generated on the fly from a seed, so a simulator with 10,000 orders costs
 //! no memory, and two runs with the same settings answer the same bytes. The
 //! simulated "today" follows a clock the caller controls.
 
 pub mod hydraproxy;
+pub mod infiniteproxies;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -20,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 pub struct SimConfig {
     /// The simulated HydraProxy account.
     pub hydraproxy: hydraproxy::SimHydraProxy,
+    /// The simulated InfiniteProxies reseller account.
+    pub infiniteproxies: infiniteproxies::SimInfiniteProxies,
 }
 
 impl SimConfig {
@@ -27,6 +31,7 @@ impl SimConfig {
     pub fn demo() -> Self {
         Self {
             hydraproxy: hydraproxy::SimHydraProxy::demo(),
+            infiniteproxies: infiniteproxies::SimInfiniteProxies::demo(),
         }
     }
 }
@@ -67,7 +72,11 @@ impl Simulator {
         let app = hydraproxy::router(Arc::new(hydraproxy::State {
             sim: config.hydraproxy.clone(),
             clock: clock.clone(),
-        }));
+        }))
+        .merge(infiniteproxies::router(Arc::new(infiniteproxies::State {
+            sim: config.infiniteproxies.clone(),
+            clock: clock.clone(),
+        })));
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -101,8 +110,9 @@ impl Simulator {
         format!(
             "# Written by `usage-archiver demo`: the built-in simulators on loopback.\n\
              [archive]\ndatabase = {db}\nkeep_raw = \"errors\"\n\n\
-             [http]\ntimeout_secs = 10\nmax_retries = 2\nbackoff_initial_ms = 50\n\n{}",
-            self.config.hydraproxy.daemon_toml(&self.base_url())
+             [http]\ntimeout_secs = 10\nmax_retries = 2\nbackoff_initial_ms = 50\n\n{}\n{}",
+            self.config.hydraproxy.daemon_toml(&self.base_url()),
+            self.config.infiniteproxies.daemon_toml(&self.base_url())
         )
     }
 }

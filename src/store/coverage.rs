@@ -141,7 +141,7 @@ fn load_intervals(
     Ok(intervals)
 }
 
-/// Subjects the account's latest finished run covered or failed on.
+/// Subjects the account's latest finished run covered or failed on (not those found gone).
 fn load_active_subjects(
     conn: &Connection,
     provider: &str,
@@ -153,9 +153,12 @@ fn load_active_subjects(
                        ORDER BY id DESC LIMIT 1) \
          SELECT subject FROM subject_coverage, last \
            WHERE provider = ?1 AND account = ?2 AND last_day >= last.day \
-         UNION SELECT subject FROM sync_error, last WHERE run_id = last.id AND subject IS NOT NULL",
+         UNION SELECT subject FROM sync_error, last WHERE run_id = last.id AND subject IS NOT NULL \
+           AND substr(error, 1, length(?3)) <> ?3",
     )?;
-    let rows = stmt.query_map(params![provider, account], |r| r.get(0))?;
+    let rows = stmt.query_map(params![provider, account, super::runs::GONE_NOTE], |r| {
+        r.get(0)
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -9,6 +9,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use crate::model::{FetchTime, RawResponse};
 
+/// How a `sync_error` row for a subject the provider no longer has begins.
+///
+/// Such a subject is not a failure, and its silence afterwards is no gap.
+pub const GONE_NOTE: &str = "gone, not found at the provider";
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
