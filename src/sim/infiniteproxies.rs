@@ -57,7 +57,7 @@ impl SimInfiniteProxies {
     /// MB a customer used on a day `age` days ago; a third of the days are 0.
     fn usage(&self, customer: u64, day_number: i64, fraction_of_today: f64, age: i64) -> f64 {
         let n = mix(&[self.seed, customer, day_number as u64]);
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             return 0.0;
         }
         let mb = (n % 400_000) as f64 / 100.0;

@@ -17,20 +17,19 @@ use crate::common::*;
 /// How long a test waits for a notification before failing (a deadline, not a sleep).
 const NOTIFY_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Reads notify messages until one contains `needle`.
+/// Reads notify messages until one contains `needle` (or one already read does).
 fn wait_for(socket: &UnixDatagram, needle: &str, seen: &mut Vec<String>) {
     let deadline = Instant::now() + NOTIFY_DEADLINE;
     let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
+    while !seen.iter().any(|m| m.contains(needle)) {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} notification; saw {seen:?}"
+        );
         if let Ok(n) = socket.recv(&mut buf) {
-            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-            seen.push(msg.clone());
-            if msg.contains(needle) {
-                return;
-            }
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
     }
-    panic!("no {needle:?} notification; saw {seen:?}");
 }
 
 /// `run` catches up at start, says READY, reports the run, pings the watchdog, and on SIGTERM says STOPPING and exits 0.
@@ -56,7 +55,8 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
             .unwrap();
         let mut seen = Vec::new();
         wait_for(&socket, "READY=1", &mut seen);
-        wait_for(&socket, "hydraproxy/sim: run 1 ok", &mut seen);
+        wait_for(&socket, "hydraproxy/sim: run", &mut seen);
+        wait_for(&socket, "infiniteproxies/sim: run", &mut seen);
         wait_for(&socket, "WATCHDOG=1", &mut seen);
         let kill = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -72,7 +72,8 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
     assert!(count(&db, "SELECT count(*) FROM usage_daily") > 100);
     assert_eq!(
         count(&db, "SELECT count(*) FROM sync_runs WHERE status = 'ok'"),
-        1
+        2,
+        "one run per account"
     );
 }
 
@@ -127,8 +128,8 @@ async fn catch_up_runs_only_overdue_accounts() {
     let now = chrono::Utc::now();
     assert_eq!(
         runner.catch_up(now).await.unwrap(),
-        1,
-        "never synced: run now"
+        2,
+        "never synced: both accounts run now"
     );
     runner.wait_idle().await;
     assert_eq!(
@@ -140,7 +141,7 @@ async fn catch_up_runs_only_overdue_accounts() {
     assert_eq!(
         runner.catch_up(later).await.unwrap(),
         1,
-        "hourly schedule, two hours later: overdue"
+        "two hours later the hourly account is overdue, the six-hourly one is not"
     );
     runner.wait_idle().await;
 }
