@@ -21,7 +21,8 @@ const MINIMAL: &str = "[[hydraproxy]]\nname = \"main\"\ntoken = \"t\"\n";
 fn shipped_daemon_toml_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon.toml");
     let config = parse(&std::fs::read_to_string(path).unwrap()).unwrap();
-    assert_eq!(config.accounts.len(), 1);
+    let labels: Vec<String> = config.accounts.iter().map(|a| a.label()).collect();
+    assert_eq!(labels, ["hydraproxy/main", "infiniteproxies/main"]);
     assert_eq!(
         config.accounts[0].base_url,
         "https://app.hydraproxy.com/api"
@@ -181,4 +182,45 @@ fn missing_file_is_named() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("/nonexistent/daemon.toml"), "{err}");
+}
+
+/// [[infiniteproxies]]: defaults, a configurable auth header, and errors naming its keys.
+#[test]
+fn infiniteproxies_section() {
+    let config =
+        parse("[[infiniteproxies]]\nname = \"main\"\napi_key = \"k\"\ncustomers = [\"Alice\"]\n")
+            .unwrap();
+    let a = &config.accounts[0];
+    assert_eq!(a.base_url, "https://reseller.infiniteproxies.com/v2");
+    assert_eq!(
+        (a.retention_days, a.schedule.as_str()),
+        (14, "0 20 0,6,12,18 * * *")
+    );
+    let ProviderSettings::InfiniteProxies(s) = &a.settings else {
+        panic!()
+    };
+    assert_eq!(s.auth_header.as_str(), "authorization");
+    assert_eq!(s.auth_value.to_str().unwrap(), "Bearer k");
+    assert!(
+        !format!("{config:?}").contains("Bearer k"),
+        "the header value is marked sensitive"
+    );
+    assert_eq!(s.customers, ["alice"]);
+
+    let err =
+        error("[[infiniteproxies]]\nname = \"m\"\napi_key = \"k\"\nauth_header = \"Bad Header\"\n");
+    assert!(
+        err.contains("infiniteproxies.auth_header") && err.contains(":4:"),
+        "{err}"
+    );
+    let err = error("[[infiniteproxies]]\nname = \"m\"\n");
+    assert!(
+        err.contains("infiniteproxies-m") && err.contains("api_key_file"),
+        "{err}"
+    );
+    let err = error("[[infiniteproxies]]\nname = \"m\"\napi_key = \"k\"\norders = [1]\n");
+    assert!(
+        err.contains("orders"),
+        "HydraProxy keys are unknown here: {err}"
+    );
 }

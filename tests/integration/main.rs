@@ -11,6 +11,8 @@ mod config;
 mod store;
 // The HydraProxy source against httpmock: every documented response and quirk.
 mod hydraproxy;
+// The InfiniteProxies source against httpmock.
+mod infiniteproxies;
 // Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
 mod http;
 // Coverage and gaps, migrations.
