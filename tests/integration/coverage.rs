@@ -157,3 +157,52 @@ fn version_1_archive_migrates_with_rows_intact() {
     };
     assert_eq!(schema(&dir.db()), schema(&fresh));
 }
+
+/// Captured log output of one test.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A sync that finds newly lost days logs a warning naming the subject and the days.
+#[tokio::test]
+async fn newly_lost_days_are_logged() {
+    let (server, dir) = hydra_server().await;
+    mock_usage(&server, r#"{"status":"OK","order_id":1,"usage":null}"#).await;
+    let config = hydra_config(&server, &dir.db(), "orders = [1]", "");
+    sync_at(&config, at("2026-03-01T12:00:00Z")).await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    sync_at(&config, at("2026-03-21T12:00:00Z")).await;
+    drop(guard);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("Days lost"))
+        .unwrap_or_else(|| panic!("no warning in:\n{logs}"));
+    for expected in [
+        "WARN",
+        "subject=1",
+        "first=2026-03-02",
+        "last=2026-03-14",
+        "days=13",
+        "hydraproxy",
+        "main",
+    ] {
+        assert!(line.contains(expected), "{expected:?} missing from {line}");
+    }
+}
