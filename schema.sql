@@ -1,4 +1,4 @@
--- usage-archiver archive schema, user_version 2.
+-- usage-archiver archive schema, user_version 3.
 --
 -- The five views below (usage_daily, usage_monthly, balance_snapshots,
 -- sync_runs, usage_revisions) are the stable interface for users' queries
@@ -134,6 +134,24 @@ CREATE TABLE subject_coverage (
     first_day TEXT NOT NULL CHECK (first_day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
     last_day  TEXT NOT NULL CHECK (last_day >= first_day),
     PRIMARY KEY (provider, account, subject, first_day)
+) STRICT, WITHOUT ROWID;
+
+-- Snapshots of running traffic counters (Hostens bw_in/bw_out, ProxyShard
+-- data_spent): per subject, counter and UTC day, the first snapshot and the
+-- latest one, which carries the increase accumulated over the day's snapshots
+-- (a drop counts the new value from zero). Day D = latest(D).accumulated_mb +
+-- increase(latest(D) -> first(D+1)). See migrations/0003_counter_snapshot.sql.
+CREATE TABLE counter_snapshot (
+    provider       TEXT NOT NULL,
+    account        TEXT NOT NULL,
+    subject        TEXT NOT NULL,
+    counter        TEXT NOT NULL CHECK (counter IN ('upload', 'download', 'total')),
+    day            TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+    slot           TEXT NOT NULL CHECK (slot IN ('first', 'latest')),
+    taken_at       TEXT NOT NULL,
+    value_mb       REAL NOT NULL CHECK (value_mb >= 0),
+    accumulated_mb REAL NOT NULL DEFAULT 0 CHECK (accumulated_mb >= 0),
+    PRIMARY KEY (provider, account, subject, counter, day, slot)
 ) STRICT, WITHOUT ROWID;
 
 -- Facts about each account that status needs without a config (schedule).

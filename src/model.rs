@@ -42,6 +42,37 @@ pub struct BalanceSnapshot {
     pub unit: String,
 }
 
+/// Which usage figure a running counter measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CounterKind {
+    /// Uploaded traffic (e.g. Hostens `bw_out`).
+    Upload,
+    /// Downloaded traffic (e.g. Hostens `bw_in`).
+    Download,
+    /// All traffic (e.g. ProxyShard `data_spent`).
+    Total,
+}
+
+impl CounterKind {
+    /// The name stored in `counter_snapshot.counter`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Download => "download",
+            Self::Total => "total",
+        }
+    }
+}
+
+/// The value of a provider's running traffic counter at the moment of the fetch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CounterReading {
+    /// What it counts.
+    pub kind: CounterKind,
+    /// Its value in MB (it only grows, except when the provider resets it).
+    pub value_mb: f64,
+}
+
 /// A response body as it came from the provider, kept for `keep_raw`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawResponse {
@@ -60,6 +91,8 @@ pub struct SubjectUsage {
     pub days: Vec<DayUsage>,
     /// Month rows reported by the provider (not rollups).
     pub months: Vec<MonthUsage>,
+    /// Running counters as of the fetch, from which days are derived (SPEC §5.7).
+    pub counters: Vec<CounterReading>,
     /// The responses these rows were parsed from.
     pub raw: Vec<RawResponse>,
 }

@@ -20,10 +20,10 @@ use crate::config::{AccountConfig, KeepRaw};
 use crate::error::ProviderError;
 use crate::model::{BalanceSnapshot, FetchTime, RawResponse, SubjectUsage};
 use crate::providers::Provider;
-use crate::store::coverage;
 use crate::store::runs::{self, RunStatus, RunTotals};
 use crate::store::usage::{self, SubjectKey, UpsertStats};
 use crate::store::{Store, StoreError};
+use crate::store::{counters, coverage};
 
 /// How many errors a run report keeps for its summary.
 const MAX_REPORTED_ERRORS: usize = 5;
@@ -347,6 +347,10 @@ impl<'a> AccountRun<'a> {
                 let tx = usage::begin(c)?;
                 let mut stats = usage::upsert_days(&tx, &key, &data.days, false, fetched)?;
                 stats += usage::upsert_months(&tx, &key, &data.months, fetched)?;
+                if !data.counters.is_empty() {
+                    let derived = counters::record_readings(&tx, &key, &data.counters, fetched)?;
+                    stats += usage::upsert_days(&tx, &key, &derived, true, fetched)?;
+                }
                 let lost = coverage::extend_coverage(&tx, &key, covered_from, fetched.day())?;
                 if keep_all {
                     for raw in &data.raw {

@@ -185,8 +185,8 @@ impl Provider for HydraProxy {
         let days = parse_usage_history(order_id, &resp)?;
         Ok(SubjectUsage {
             days,
-            months: Vec::new(),
             raw: vec![raw(USAGE_ENDPOINT, &resp)],
+            ..SubjectUsage::default()
         })
     }
 

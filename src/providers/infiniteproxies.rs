@@ -162,8 +162,8 @@ impl Provider for InfiniteProxies {
         let days = parse_transactions(&resp)?;
         Ok(SubjectUsage {
             days,
-            months: Vec::new(),
             raw: vec![raw(TRANSACTIONS_ENDPOINT, &resp)],
+            ..SubjectUsage::default()
         })
     }
 

@@ -14,7 +14,10 @@ use super::StoreError;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Upgrades from version `N - 1` to `N`, in order, starting at version 2.
-const MIGRATIONS: &[(u32, &str)] = &[(2, include_str!("migrations/0002_subject_coverage.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (2, include_str!("migrations/0002_subject_coverage.sql")),
+    (3, include_str!("migrations/0003_counter_snapshot.sql")),
+];
 
 /// The schema version this binary writes.
 pub const LATEST_VERSION: u32 = 1 + MIGRATIONS.len() as u32;

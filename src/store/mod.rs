@@ -6,6 +6,7 @@
 //! subject's rows are written in one `BEGIN IMMEDIATE` transaction. Only
 //! `sync` and the read-side commands use this module.
 
+pub mod counters;
 pub mod coverage;
 mod migrate;
 pub mod query;

@@ -15,6 +15,8 @@ mod hydraproxy;
 mod infiniteproxies;
 // Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
 mod http;
+// Days derived from counter snapshots.
+mod counters;
 // Coverage and gaps, migrations.
 mod coverage;
 // The binary: check-config, backfill, status, report, demo, secrets in output.
