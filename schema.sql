@@ -1,4 +1,4 @@
--- usage-archiver archive schema, user_version 3.
+-- usage-archiver archive schema, user_version 4.
 --
 -- The five views below (usage_daily, usage_monthly, balance_snapshots,
 -- sync_runs, usage_revisions) are the stable interface for users' queries
@@ -154,6 +154,19 @@ CREATE TABLE counter_snapshot (
     PRIMARY KEY (provider, account, subject, counter, day, slot)
 ) STRICT, WITHOUT ROWID;
 
+-- Daily snapshots of provider objects (ProxyShard orders): the object's JSON as
+-- last seen that UTC day, credentials removed. See migrations/0004_entity_snapshot.sql.
+CREATE TABLE entity_snapshot (
+    provider  TEXT NOT NULL,
+    account   TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    day       TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+    data      TEXT NOT NULL CHECK (json_valid(data)),
+    taken_at  TEXT NOT NULL,
+    PRIMARY KEY (provider, account, kind, entity_id, day)
+) STRICT, WITHOUT ROWID;
+
 -- Facts about each account that status needs without a config (schedule).
 CREATE TABLE account_state (
     provider       TEXT NOT NULL,
@@ -220,3 +233,26 @@ FROM sync_run;
 CREATE VIEW usage_revisions AS
 SELECT provider, account, subject, period, old_total_mb, new_total_mb, changed_at
 FROM usage_revision;
+
+-- proxyshard_order_history: one row per ProxyShard order and UTC day it was seen.
+--   order_id TEXT; day TEXT 'YYYY-MM-DD'; status TEXT (e.g. 'active', 'on-hold', 'cancelled')
+--   product, cycle TEXT; quantity INT; price_cents, addons_price_cents INT (cents, as ProxyShard sends)
+--   created_at, expires_at TEXT as ProxyShard sends them (ISO 8601, expires_at may be NULL)
+--   auto_renewal INT/NULL; tag TEXT/NULL; order_json TEXT the whole order (no credentials)
+--   A status change shows as consecutive days with different `status`.
+CREATE VIEW proxyshard_order_history AS
+SELECT account, entity_id AS order_id, day,
+       json_extract(data, '$.status') AS status,
+       json_extract(data, '$.product_name') AS product,
+       json_extract(data, '$.cycle_name') AS cycle,
+       json_extract(data, '$.quantity') AS quantity,
+       json_extract(data, '$.price_paid') AS price_cents,
+       json_extract(data, '$.addons_price_paid') AS addons_price_cents,
+       json_extract(data, '$.created_at') AS created_at,
+       json_extract(data, '$.expires_at') AS expires_at,
+       json_extract(data, '$.auto_renewal') AS auto_renewal,
+       json_extract(data, '$.tag') AS tag,
+       data AS order_json,
+       taken_at
+FROM entity_snapshot
+WHERE provider = 'proxyshard' AND kind = 'order';

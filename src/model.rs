@@ -93,17 +93,32 @@ pub struct SubjectUsage {
     pub months: Vec<MonthUsage>,
     /// Running counters as of the fetch, from which days are derived (SPEC §5.7).
     pub counters: Vec<CounterReading>,
+    /// Snapshots of provider objects (e.g. a ProxyShard order) kept per UTC day.
+    pub records: Vec<EntityRecord>,
     /// The responses these rows were parsed from.
     pub raw: Vec<RawResponse>,
 }
 
-/// What discovery found: the subjects, and any account figures the listing carried.
+/// A provider object as it was on one UTC day, kept whole (secrets removed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityRecord {
+    /// What it is, e.g. `order`.
+    pub kind: String,
+    /// Its id at the provider.
+    pub id: String,
+    /// Its fields, as the provider sent them, minus credentials.
+    pub data: serde_json::Value,
+}
+
+/// What discovery found: the subjects, and anything the listing already carried.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Discovery {
     /// Subject ids, lower-cased or normalised as the provider requires.
     pub subjects: Vec<String>,
     /// Figures that came with the listing (e.g. each customer's balance).
     pub balances: Vec<BalanceSnapshot>,
+    /// Subjects whose usage the listing already carried; they are not fetched again.
+    pub prefetched: std::collections::BTreeMap<String, SubjectUsage>,
 }
 
 /// The result of a fetch, stamped with the moment it was taken.

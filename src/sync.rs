@@ -23,7 +23,7 @@ use crate::providers::Provider;
 use crate::store::runs::{self, RunStatus, RunTotals};
 use crate::store::usage::{self, SubjectKey, UpsertStats};
 use crate::store::{Store, StoreError};
-use crate::store::{counters, coverage};
+use crate::store::{counters, coverage, entities};
 
 /// How many errors a run report keeps for its summary.
 const MAX_REPORTED_ERRORS: usize = 5;
@@ -224,12 +224,15 @@ impl<'a> AccountRun<'a> {
         &self,
         failures: &mut Vec<Failure>,
         cancel: &CancellationToken,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Planned>, StoreError> {
         let mut subjects = BTreeSet::new();
         let fetched = self.options.clock.now();
+        let mut prefetched = std::collections::BTreeMap::new();
         match cancellable(cancel, self.provider.discover_subjects()).await {
             Some(Ok(found)) => {
                 subjects.extend(found.subjects);
+                subjects.extend(found.prefetched.keys().cloned());
+                prefetched = found.prefetched;
                 if !found.balances.is_empty() {
                     self.write_balances(found.balances, None, fetched).await?;
                 }
@@ -245,18 +248,24 @@ impl<'a> AccountRun<'a> {
             .call(move |c| runs::load_recent_subjects(c, kind, &name, &since))
             .await?;
         subjects.extend(archived);
-        Ok(subjects.into_iter().collect())
+        Ok(subjects
+            .into_iter()
+            .map(|s| {
+                let data = prefetched.remove(&s).map(|d| (d, fetched));
+                (s, data)
+            })
+            .collect())
     }
 
     async fn sync_subjects(
         &self,
-        subjects: Vec<String>,
+        subjects: Vec<Planned>,
         cancel: &CancellationToken,
     ) -> Result<SubjectsOutcome, StoreError> {
         let stop = AtomicBool::new(false);
         let parallel = self.account.max_concurrency * 2;
         let mut results = futures_util::stream::iter(subjects)
-            .map(|subject| self.sync_subject(subject, cancel, &stop))
+            .map(|(subject, prefetched)| self.sync_subject(subject, prefetched, cancel, &stop))
             .buffer_unordered(parallel);
         let mut outcome = SubjectsOutcome::default();
         while let Some(result) = results.next().await {
@@ -281,15 +290,23 @@ impl<'a> AccountRun<'a> {
         Ok(outcome)
     }
 
-    /// One subject: fetch, then write in one transaction. `None` when skipped.
+    /// One subject: fetch (unless discovery already carried its data), then write in one
+    /// transaction. `None` when skipped.
     async fn sync_subject(
         &self,
         subject: String,
+        prefetched: Option<(SubjectUsage, FetchTime)>,
         cancel: &CancellationToken,
         stop: &AtomicBool,
     ) -> Result<Option<Result<UpsertStats, Failure>>, StoreError> {
         if cancel.is_cancelled() || stop.load(Ordering::Relaxed) {
             return Ok(None);
+        }
+        if let Some((data, fetched)) = prefetched {
+            return self
+                .write_subject(subject, data, fetched)
+                .await
+                .map(|s| Some(Ok(s)));
         }
         let fetched = self.options.clock.now();
         let span = tracing::debug_span!("subject", subject = %subject);
@@ -351,6 +368,18 @@ impl<'a> AccountRun<'a> {
                     let derived = counters::record_readings(&tx, &key, &data.counters, fetched)?;
                     stats += usage::upsert_days(&tx, &key, &derived, true, fetched)?;
                 }
+                let (inserted, updated) = entities::upsert_records(
+                    &tx,
+                    key.provider,
+                    &key.account,
+                    &data.records,
+                    fetched,
+                )?;
+                stats += UpsertStats {
+                    inserted,
+                    updated,
+                    unchanged: 0,
+                };
                 let lost = coverage::extend_coverage(&tx, &key, covered_from, fetched.day())?;
                 if keep_all {
                     for raw in &data.raw {
@@ -481,6 +510,9 @@ async fn cancellable<T>(cancel: &CancellationToken, work: impl Future<Output = T
         () = cancel.cancelled() => None,
     }
 }
+
+/// A subject to sync, with its data when discovery already carried it.
+type Planned = (String, Option<(SubjectUsage, FetchTime)>);
 
 #[derive(Default)]
 struct SubjectsOutcome {

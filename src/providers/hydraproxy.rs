@@ -166,7 +166,7 @@ impl Provider for HydraProxy {
         }
         Ok(Discovery {
             subjects: ids.into_iter().map(|id| id.to_string()).collect(),
-            balances: Vec::new(),
+            ..Discovery::default()
         })
     }
 

@@ -8,6 +8,7 @@
 
 pub mod counters;
 pub mod coverage;
+pub mod entities;
 mod migrate;
 pub mod query;
 pub mod runs;
