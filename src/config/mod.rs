@@ -141,6 +141,19 @@ pub enum ProviderSettings {
     HydraProxy(HydraProxySettings),
     /// `[[infiniteproxies]]`.
     InfiniteProxies(InfiniteProxiesSettings),
+    /// `[[proxyshard]]`.
+    ProxyShard(ProxyShardSettings),
+}
+
+/// `[[proxyshard]]` beyond the common keys.
+#[derive(Debug, Clone)]
+pub struct ProxyShardSettings {
+    /// `Authorization: Bearer …`.
+    pub token: Secret,
+    /// Residential proxy types whose counters are snapshotted (the API's spelling, `standart`).
+    pub proxy_types: Vec<String>,
+    /// The currency of `wallet_balance`, which the API gives in cents without naming one.
+    pub currency: String,
 }
 
 /// `[[infiniteproxies]]` beyond the common keys.
@@ -297,7 +310,11 @@ impl Validator<'_> {
             .infiniteproxies
             .iter()
             .map(|t| (t.span(), self.infiniteproxies(t)));
-        for (span, result) in hydraproxy.chain(infiniteproxies) {
+        let proxyshard = raw
+            .proxyshard
+            .iter()
+            .map(|t| (t.span(), self.proxyshard(t)));
+        for (span, result) in hydraproxy.chain(infiniteproxies).chain(proxyshard) {
             let (account, inline) = result?;
             has_inline_secret |= inline;
             self.check_unique(&accounts, &account, span)?;
@@ -486,6 +503,78 @@ impl Validator<'_> {
                 auth_header,
                 auth_value,
                 customers,
+            }),
+        };
+        Ok((account, origin == SecretOrigin::Inline))
+    }
+
+    fn proxyshard(
+        &self,
+        table: &Spanned<raw::RawProxyShard>,
+    ) -> Result<(AccountConfig, bool), ConfigError> {
+        use crate::providers::proxyshard::DEFAULT_PROXY_TYPES;
+        let kind = ProviderKind::ProxyShard;
+        let raw = table.get_ref();
+        let name = self.name(kind, &raw.name)?;
+        let key = |k: &str| format!("{}.{k}", kind.as_str());
+        let base_url = self.url(
+            &key("base_url"),
+            raw.base_url.as_ref(),
+            kind.default_base_url(),
+            raw.allow_insecure_http,
+        )?;
+        let (token, origin) = SecretSources {
+            key: "token",
+            inline: raw.token.as_deref(),
+            file: raw.token_file.as_deref(),
+            env: raw.token_env.as_deref(),
+            credential: format!("{}-{name}", kind.as_str()),
+        }
+        .resolve()
+        .map_err(|reason| self.invalid(&key("token"), table.span(), &reason))?;
+        let proxy_types = match &raw.proxy_types {
+            None => DEFAULT_PROXY_TYPES.map(str::to_owned).to_vec(),
+            Some(types) => types
+                .iter()
+                .map(|t| {
+                    let v = t.get_ref();
+                    let ok = !v.is_empty() && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+                    if ok { Ok(v.clone()) } else { Err(self.invalid(&key("proxy_types"), t.span(), "each type is lowercase letters, digits, '_' or '-' (e.g. \"standart\")")) }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let currency = match &raw.currency {
+            None => "USD".to_owned(),
+            Some(c)
+                if c.get_ref().len() == 3
+                    && c.get_ref().chars().all(|ch| ch.is_ascii_uppercase()) =>
+            {
+                c.get_ref().clone()
+            }
+            Some(c) => {
+                return Err(self.invalid(
+                    &key("currency"),
+                    c.span(),
+                    "a three-letter code such as \"USD\"",
+                ));
+            }
+        };
+        let account = AccountConfig {
+            kind,
+            name,
+            base_url,
+            schedule: self.schedule(&key("schedule"), raw.schedule.as_ref(), kind)?,
+            max_concurrency: self
+                .concurrency(&key("max_concurrency"), raw.max_concurrency.as_ref())?,
+            retention_days: self.retention(
+                &key("retention_days"),
+                raw.retention_days.as_ref(),
+                kind,
+            )?,
+            settings: ProviderSettings::ProxyShard(ProxyShardSettings {
+                token,
+                proxy_types,
+                currency,
             }),
         };
         Ok((account, origin == SecretOrigin::Inline))

@@ -21,6 +21,8 @@ pub(crate) struct RawConfig {
     pub hydraproxy: Vec<Spanned<RawHydraProxy>>,
     #[serde(default)]
     pub infiniteproxies: Vec<Spanned<RawInfiniteProxies>>,
+    #[serde(default)]
+    pub proxyshard: Vec<Spanned<RawProxyShard>>,
 }
 
 /// `[archive]`.
@@ -80,4 +82,22 @@ pub(crate) struct RawInfiniteProxies {
     pub auth_prefix: Option<String>,
     #[serde(default)]
     pub customers: Vec<Spanned<String>>,
+}
+
+/// `[[proxyshard]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProxyShard {
+    pub name: Spanned<String>,
+    pub base_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    pub schedule: Option<Spanned<String>>,
+    pub max_concurrency: Option<Spanned<i64>>,
+    pub retention_days: Option<Spanned<i64>>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    pub proxy_types: Option<Vec<Spanned<String>>>,
+    pub currency: Option<Spanned<String>>,
 }

@@ -90,7 +90,8 @@ pub(crate) fn redact_keys(body: &bytes::Bytes, keys: &[&str]) -> bytes::Bytes {
     }
 }
 
-fn strip(value: &mut serde_json::Value, keys: &[&str]) {
+/// Removes every object key in `keys` from `value`, at any depth.
+pub(crate) fn strip(value: &mut serde_json::Value, keys: &[&str]) {
     match value {
         serde_json::Value::Object(map) => {
             map.retain(|k, _| !keys.contains(&k.as_str()));

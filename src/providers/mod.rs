@@ -8,6 +8,7 @@
 pub mod hydraproxy;
 pub mod infiniteproxies;
 mod json;
+pub mod proxyshard;
 
 use std::sync::Arc;
 
@@ -26,17 +27,24 @@ pub enum ProviderKind {
     HydraProxy,
     /// InfiniteProxies: per-customer daily totals, last 14 days.
     InfiniteProxies,
+    /// ProxyShard: running counters and order snapshots, no history.
+    ProxyShard,
 }
 
 impl ProviderKind {
     /// Every provider, in display order.
-    pub const ALL: [ProviderKind; 2] = [ProviderKind::HydraProxy, ProviderKind::InfiniteProxies];
+    pub const ALL: [ProviderKind; 3] = [
+        ProviderKind::HydraProxy,
+        ProviderKind::InfiniteProxies,
+        ProviderKind::ProxyShard,
+    ];
 
     /// The lowercase name used in SQL, config tables and logs.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::HydraProxy => "hydraproxy",
             Self::InfiniteProxies => "infiniteproxies",
+            Self::ProxyShard => "proxyshard",
         }
     }
 
@@ -50,6 +58,7 @@ impl ProviderKind {
         match self {
             Self::HydraProxy => hydraproxy::DEFAULT_BASE_URL,
             Self::InfiniteProxies => infiniteproxies::DEFAULT_BASE_URL,
+            Self::ProxyShard => proxyshard::DEFAULT_BASE_URL,
         }
     }
 
@@ -58,6 +67,7 @@ impl ProviderKind {
         match self {
             Self::HydraProxy => "0 10 * * * *",
             Self::InfiniteProxies => "0 20 0,6,12,18 * * *",
+            Self::ProxyShard => "0 0 * * * *",
         }
     }
 
@@ -66,6 +76,7 @@ impl ProviderKind {
         match self {
             Self::HydraProxy => hydraproxy::DEFAULT_RETENTION_DAYS,
             Self::InfiniteProxies => infiniteproxies::DEFAULT_RETENTION_DAYS,
+            Self::ProxyShard => proxyshard::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -100,6 +111,9 @@ pub fn build(account: &AccountConfig, http: &HttpClient) -> Arc<dyn Provider> {
         }
         ProviderSettings::InfiniteProxies(s) => {
             Arc::new(infiniteproxies::InfiniteProxies::new(account, s, client))
+        }
+        ProviderSettings::ProxyShard(s) => {
+            Arc::new(proxyshard::ProxyShard::new(account, s, client))
         }
     }
 }

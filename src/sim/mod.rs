@@ -2,13 +2,14 @@
 //!
 //! One axum server on `127.0.0.1:0` serves every simulated provider under
 //! its own path prefix (`/hydraproxy/api`, `/hydraproxy/reseller`,
-//! `/infiniteproxies/v2`). Data is
+//! `/infiniteproxies/v2`, `/proxyshard`). Data is
 //! generated on the fly from a seed, so a simulator with 10,000 orders costs
 //! no memory, and two runs with the same settings answer the same bytes. The
 //! simulated "today" follows a clock the caller controls.
 
 pub mod hydraproxy;
 pub mod infiniteproxies;
+pub mod proxyshard;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -24,6 +25,8 @@ pub struct SimConfig {
     pub hydraproxy: hydraproxy::SimHydraProxy,
     /// The simulated InfiniteProxies reseller account.
     pub infiniteproxies: infiniteproxies::SimInfiniteProxies,
+    /// The simulated ProxyShard account.
+    pub proxyshard: proxyshard::SimProxyShard,
 }
 
 impl SimConfig {
@@ -32,6 +35,7 @@ impl SimConfig {
         Self {
             hydraproxy: hydraproxy::SimHydraProxy::demo(),
             infiniteproxies: infiniteproxies::SimInfiniteProxies::demo(),
+            proxyshard: proxyshard::SimProxyShard::demo(),
         }
     }
 }
@@ -76,6 +80,10 @@ impl Simulator {
         .merge(infiniteproxies::router(Arc::new(infiniteproxies::State {
             sim: config.infiniteproxies.clone(),
             clock: clock.clone(),
+        })))
+        .merge(proxyshard::router(Arc::new(proxyshard::State {
+            sim: config.proxyshard.clone(),
+            clock: clock.clone(),
         })));
         let stop = CancellationToken::new();
         let stopped = stop.clone();
@@ -110,9 +118,10 @@ impl Simulator {
         format!(
             "# Written by `usage-archiver demo`: the built-in simulators on loopback.\n\
              [archive]\ndatabase = {db}\nkeep_raw = \"errors\"\n\n\
-             [http]\ntimeout_secs = 10\nmax_retries = 2\nbackoff_initial_ms = 50\n\n{}\n{}",
+             [http]\ntimeout_secs = 10\nmax_retries = 2\nbackoff_initial_ms = 50\n\n{}\n{}\n{}",
             self.config.hydraproxy.daemon_toml(&self.base_url()),
-            self.config.infiniteproxies.daemon_toml(&self.base_url())
+            self.config.infiniteproxies.daemon_toml(&self.base_url()),
+            self.config.proxyshard.daemon_toml(&self.base_url())
         )
     }
 }

@@ -57,6 +57,7 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
         wait_for(&socket, "READY=1", &mut seen);
         wait_for(&socket, "hydraproxy/sim: run", &mut seen);
         wait_for(&socket, "infiniteproxies/sim: run", &mut seen);
+        wait_for(&socket, "proxyshard/sim: run", &mut seen);
         wait_for(&socket, "WATCHDOG=1", &mut seen);
         let kill = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -72,7 +73,7 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
     assert!(count(&db, "SELECT count(*) FROM usage_daily") > 100);
     assert_eq!(
         count(&db, "SELECT count(*) FROM sync_runs WHERE status = 'ok'"),
-        2,
+        3,
         "one run per account"
     );
 }
@@ -128,8 +129,8 @@ async fn catch_up_runs_only_overdue_accounts() {
     let now = chrono::Utc::now();
     assert_eq!(
         runner.catch_up(now).await.unwrap(),
-        2,
-        "never synced: both accounts run now"
+        3,
+        "never synced: every account runs now"
     );
     runner.wait_idle().await;
     assert_eq!(
@@ -140,8 +141,8 @@ async fn catch_up_runs_only_overdue_accounts() {
     let later = now + chrono::TimeDelta::hours(2);
     assert_eq!(
         runner.catch_up(later).await.unwrap(),
-        1,
-        "two hours later the hourly account is overdue, the six-hourly one is not"
+        2,
+        "two hours later the two hourly accounts are overdue, the six-hourly one is not"
     );
     runner.wait_idle().await;
 }

@@ -13,6 +13,8 @@ mod store;
 mod hydraproxy;
 // The InfiniteProxies source against httpmock.
 mod infiniteproxies;
+// The ProxyShard source against httpmock.
+mod proxyshard;
 // Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
 mod http;
 // Days derived from counter snapshots.
