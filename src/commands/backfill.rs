@@ -23,7 +23,11 @@ pub(super) async fn execute(args: BackfillArgs) -> anyhow::Result<u8> {
             on_signal.cancel();
         }
     });
-    let reports = backfill(&config, &accounts, Arc::new(LogObserver), &cancel).await?;
+    let options = SyncOptions {
+        observer: Arc::new(LogObserver),
+        ..SyncOptions::new(config.archive.keep_raw)
+    };
+    let reports = backfill(&config, &accounts, &options, &cancel).await?;
     print_summary(&reports);
     Ok(exit_code(&reports))
 }
@@ -32,14 +36,12 @@ pub(super) async fn execute(args: BackfillArgs) -> anyhow::Result<u8> {
 pub(super) async fn backfill(
     config: &Config,
     accounts: &[AccountConfig],
-    observer: Arc<dyn Observer>,
+    options: &SyncOptions,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Vec<RunReport>> {
     let store = Store::open(&config.archive.database)?;
     let http =
         crate::http::HttpClient::new(&config.http).context("cannot set up the HTTP client")?;
-    let mut options = SyncOptions::new(config.archive.keep_raw);
-    options.observer = observer;
     let runs = accounts.iter().map(|account| {
         let provider = crate::providers::build(account, &http);
         let (store, options) = (store.clone(), options.clone());

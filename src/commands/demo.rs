@@ -3,7 +3,6 @@
 //! report, and says what to try next. No credentials, no network.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -12,7 +11,44 @@ use super::backfill::{backfill, exit_code, print_summary};
 use crate::cli::{ConfigArgs, DemoArgs, ReportArgs, StatusArgs};
 use crate::config;
 use crate::sim::{SimConfig, Simulator};
-use crate::sync::NoObserver;
+use chrono::{TimeDelta, Utc};
+
+use crate::providers::ProviderKind;
+use crate::sync::{Clock, SyncOptions};
+
+/// Simulated days of snapshots replayed before the backfill, for providers without history.
+const REPLAY_DAYS: i64 = 3;
+
+/// ProxyShard keeps no history, so the demo first lets three simulated days pass:
+/// snapshots just after each midnight and at noon, with the simulator's and the
+/// archive's clocks moved together. That gives derived days, a counter drop and
+/// order status changes to look at.
+async fn replay_history(sim: &Simulator, config: &config::Config) -> anyhow::Result<()> {
+    let accounts: Vec<_> = config
+        .accounts
+        .iter()
+        .filter(|a| a.kind == ProviderKind::ProxyShard)
+        .cloned()
+        .collect();
+    let now = Utc::now();
+    let midnight = now
+        .date_naive()
+        .and_hms_opt(0, 5, 0)
+        .map_or(now, |t| t.and_utc());
+    for day in (1..=REPLAY_DAYS).rev() {
+        for hour in [0, 12] {
+            let at = midnight - TimeDelta::days(day) + TimeDelta::hours(hour);
+            sim.clock().set(at);
+            let options = SyncOptions {
+                clock: Clock::fixed(at),
+                ..SyncOptions::new(config.archive.keep_raw)
+            };
+            backfill(config, &accounts, &options, &CancellationToken::new()).await?;
+        }
+    }
+    sim.clock().set(now);
+    Ok(())
+}
 
 pub(super) async fn execute(args: DemoArgs) -> anyhow::Result<u8> {
     let sim = Simulator::start(SimConfig::demo())
@@ -22,10 +58,12 @@ pub(super) async fn execute(args: DemoArgs) -> anyhow::Result<u8> {
     let config = config::parse(&toml, Path::new("<demo>"))?.config;
     println!("Simulated providers listening on {}", sim.base_url());
     println!("Archiving them into {}\n", args.db.display());
+    replay_history(&sim, &config).await?;
+    let options = SyncOptions::new(config.archive.keep_raw);
     let reports = backfill(
         &config,
         &config.accounts,
-        Arc::new(NoObserver),
+        &options,
         &CancellationToken::new(),
     )
     .await?;

@@ -22,7 +22,10 @@ fn shipped_daemon_toml_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon.toml");
     let config = parse(&std::fs::read_to_string(path).unwrap()).unwrap();
     let labels: Vec<String> = config.accounts.iter().map(|a| a.label()).collect();
-    assert_eq!(labels, ["hydraproxy/main", "infiniteproxies/main"]);
+    assert_eq!(
+        labels,
+        ["hydraproxy/main", "infiniteproxies/main", "proxyshard/main"]
+    );
     assert_eq!(
         config.accounts[0].base_url,
         "https://app.hydraproxy.com/api"

@@ -371,3 +371,66 @@ async fn proxy_passwords_never_reach_the_archive() {
         }
     }
 }
+
+/// An order listing that answers the same page for every offset is read once, not forever.
+#[tokio::test]
+async fn repeated_order_page_stops() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    mock_owner(&server, 1.0).await;
+    mock_sub_users(&server, 0, 0, vec![]).await;
+    let ids: Vec<_> = (1..=100).map(|id| json!({"order_id": id})).collect();
+    let listing = server
+        .mock_async(|when, then| {
+            when.path("/user/api/orders");
+            then.status(200).json_body(json!({"success": true, "orders": ids, "count": 100, "prev": null, "next": "/user/api/orders?offset=100"}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.path_matches(r"^/user/api/orders/\d+$");
+            then.status(200)
+                .json_body(json!({"success": true, "order": {"order_id": 1, "status": "active"}}));
+        })
+        .await;
+    let report = sync_at(&ps_config(&server, &dir.db()), at("2026-03-01T00:05:00Z")).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    listing.assert_calls_async(2).await;
+    assert_eq!(
+        count(&dir.db(), "SELECT count(*) FROM proxyshard_order_history"),
+        100
+    );
+}
+
+/// [[proxyshard]] config: defaults and errors naming its keys.
+#[test]
+fn proxyshard_config_section() {
+    let parse = |t: &str| config::parse(t, Path::new("d.toml")).map(|p| p.config);
+    let c = parse("[[proxyshard]]\nname = \"m\"\ntoken = \"t\"\n").unwrap();
+    let usage_archiver::config::ProviderSettings::ProxyShard(s) = &c.accounts[0].settings else {
+        panic!()
+    };
+    assert_eq!(
+        (s.proxy_types.clone(), s.currency.as_str()),
+        (vec!["standart".to_owned(), "premium".to_owned()], "USD")
+    );
+    assert_eq!(
+        (
+            c.accounts[0].retention_days,
+            c.accounts[0].schedule.as_str()
+        ),
+        (1, "0 0 * * * *")
+    );
+    let err =
+        parse("[[proxyshard]]\nname = \"m\"\ntoken = \"t\"\nproxy_types = [\"Standard Plus\"]\n")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("proxyshard.proxy_types") && err.contains(":4:"),
+        "{err}"
+    );
+    let err = parse("[[proxyshard]]\nname = \"m\"\ntoken = \"t\"\ncurrency = \"dollars\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("proxyshard.currency"), "{err}");
+}
