@@ -355,12 +355,19 @@ impl Provider for ProxyShard {
                 .insert(format!("{proxy_type}/owner"), owner);
             discovery.balances.extend(balances);
             let mut users = BTreeMap::new();
+            let mut previous_page: Option<bytes::Bytes> = None;
             for (user, resp) in self.fetch_sub_users(proxy_type).await? {
                 let subject = format!("{proxy_type}/{}", user.user_id);
                 discovery
                     .balances
                     .extend(balances_of(&subject, &user.counters));
-                users.insert(subject, counter_usage(SUB_USERS, &resp, &user.counters)?);
+                let mut usage = counter_usage(SUB_USERS, &resp, &user.counters)?;
+                // A page's body is kept (with keep_raw = "all") once, with its first sub-user.
+                if previous_page.as_ref() == Some(&resp.body) {
+                    usage.raw.clear();
+                }
+                previous_page = Some(resp.body.clone());
+                users.insert(subject, usage);
             }
             discovery.prefetched.extend(users);
         }
