@@ -99,6 +99,21 @@ pub struct RunReport {
     pub rows_unchanged: u64,
     /// The first few errors, for the summary.
     pub errors: Vec<String>,
+    /// Days this run found lost for good (also logged as warnings).
+    pub newly_lost: Vec<LostDays>,
+}
+
+/// A stretch of days a sync found lost: never archived, and no longer kept by the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostDays {
+    /// The subject.
+    pub subject: String,
+    /// The first lost day.
+    pub first: chrono::NaiveDate,
+    /// The last lost day.
+    pub last: chrono::NaiveDate,
+    /// How many days.
+    pub days: usize,
 }
 
 /// A subject's or the account's failure, already worded for the operator.
@@ -133,6 +148,7 @@ struct AccountRun<'a> {
     options: &'a SyncOptions,
     run_id: i64,
     started: FetchTime,
+    lost: std::sync::Mutex<Vec<LostDays>>,
 }
 
 impl<'a> AccountRun<'a> {
@@ -158,6 +174,7 @@ impl<'a> AccountRun<'a> {
             options,
             run_id,
             started,
+            lost: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -405,6 +422,16 @@ impl<'a> AccountRun<'a> {
                 subject = %subject, first = %first, last = %last, days = lost.len(),
                 "Days lost: never archived, and no longer kept by the provider"
             );
+            let found = LostDays {
+                subject,
+                first: *first,
+                last: *last,
+                days: lost.len(),
+            };
+            self.lost
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(found);
         }
         Ok(stats)
     }
@@ -490,6 +517,12 @@ impl<'a> AccountRun<'a> {
             status,
             totals,
             rows_unchanged: unchanged,
+            newly_lost: std::mem::take(
+                &mut *self
+                    .lost
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
             errors: failures
                 .into_iter()
                 .take(MAX_REPORTED_ERRORS)

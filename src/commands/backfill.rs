@@ -127,6 +127,14 @@ pub(super) fn print_summary(reports: &[RunReport]) {
         ]);
     }
     super::print_table(&rows);
+    for r in reports {
+        for lost in &r.newly_lost {
+            println!(
+                "\n{}: {} days of subject {} are lost ({} to {}): never archived, no longer kept by the provider",
+                r.label, lost.days, lost.subject, lost.first, lost.last
+            );
+        }
+    }
     for r in reports.iter().filter(|r| !r.errors.is_empty()) {
         println!("\n{} errors:", r.label);
         for e in &r.errors {
