@@ -76,6 +76,9 @@ pub struct BackfillArgs {
     /// Only this source: a provider (`hydraproxy`) or one account (`hydraproxy/main`). Repeatable.
     #[arg(long = "source", value_name = "NAME")]
     pub sources: Vec<String>,
+    /// No progress bars, even on a terminal (log lines only).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `status`.

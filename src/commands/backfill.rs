@@ -1,6 +1,10 @@
 //! `usage-archiver backfill`: fetch everything each selected account exposes now.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -24,12 +28,23 @@ pub(super) async fn execute(args: BackfillArgs) -> anyhow::Result<u8> {
         }
     });
     let options = SyncOptions {
-        observer: Arc::new(LogObserver),
+        observer: observer(args.quiet),
         ..SyncOptions::new(config.archive.keep_raw)
     };
-    let reports = backfill(&config, &accounts, &options, &cancel).await?;
+    let reports = backfill(&config, &accounts, &options, &cancel).await;
+    crate::telemetry::set_progress(None);
+    let reports = reports?;
     print_summary(&reports);
     Ok(exit_code(&reports))
+}
+
+/// Progress bars on a terminal (unless `quiet`), plain log lines otherwise.
+pub(super) fn observer(quiet: bool) -> Arc<dyn Observer> {
+    if !quiet && std::io::stderr().is_terminal() {
+        Arc::new(ProgressObserver::new())
+    } else {
+        Arc::new(LogObserver)
+    }
 }
 
 /// Opens the archive and syncs `accounts` concurrently, one run each.
@@ -87,6 +102,53 @@ fn select_accounts(config: &Config, sources: &[String]) -> anyhow::Result<Vec<Ac
 
 fn matches_source(account: &AccountConfig, source: &str) -> bool {
     source == account.kind.as_str() || source == account.label()
+}
+
+/// One progress bar per account on stderr: subjects done of total, rate, ETA.
+struct ProgressObserver {
+    bars: MultiProgress,
+    by_account: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl ProgressObserver {
+    fn new() -> Self {
+        let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        crate::telemetry::set_progress(Some(bars.clone()));
+        Self {
+            bars,
+            by_account: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Observer for ProgressObserver {
+    fn subjects_found(&self, account: &str, count: usize) {
+        let style = ProgressStyle::with_template(
+            "{prefix:<24} [{bar:30}] {pos}/{len} subjects  {per_sec}  ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bar = self.bars.add(
+            ProgressBar::new(count as u64)
+                .with_style(style)
+                .with_prefix(account.to_owned()),
+        );
+        self.by_account
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(account.to_owned(), bar);
+    }
+
+    fn subject_done(&self, account: &str, _ok: bool) {
+        if let Some(bar) = self
+            .by_account
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(account)
+        {
+            bar.inc(1);
+        }
+    }
 }
 
 /// Logs each account's progress as plain lines.

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::backfill::{backfill, exit_code, print_summary};
+use super::backfill::{backfill, exit_code, observer, print_summary};
 use crate::cli::{ConfigArgs, DemoArgs, ReportArgs, StatusArgs};
 use crate::config;
 use crate::sim::{SimConfig, Simulator};
@@ -59,14 +59,19 @@ pub(super) async fn execute(args: DemoArgs) -> anyhow::Result<u8> {
     println!("Simulated providers listening on {}", sim.base_url());
     println!("Archiving them into {}\n", args.db.display());
     replay_history(&sim, &config).await?;
-    let options = SyncOptions::new(config.archive.keep_raw);
+    let options = SyncOptions {
+        observer: observer(false),
+        ..SyncOptions::new(config.archive.keep_raw)
+    };
     let reports = backfill(
         &config,
         &config.accounts,
         &options,
         &CancellationToken::new(),
     )
-    .await?;
+    .await;
+    crate::telemetry::set_progress(None);
+    let reports = reports?;
     print_summary(&reports);
     let paths = ConfigArgs {
         config: None,
