@@ -379,60 +379,89 @@ impl Validator<'_> {
         })
     }
 
+    /// Checks the keys every account has and assembles the account.
+    fn account(
+        &self,
+        kind: ProviderKind,
+        name: String,
+        common: &raw::Common<'_>,
+        settings: ProviderSettings,
+    ) -> Result<AccountConfig, ConfigError> {
+        let key = |k: &str| format!("{}.{k}", kind.as_str());
+        Ok(AccountConfig {
+            kind,
+            base_url: self.url(
+                &key("base_url"),
+                common.base_url,
+                kind.default_base_url(),
+                common.allow_insecure_http,
+            )?,
+            schedule: self.schedule(&key("schedule"), common.schedule, kind)?,
+            max_concurrency: self.concurrency(&key("max_concurrency"), common.max_concurrency)?,
+            retention_days: self.retention(&key("retention_days"), common.retention_days, kind)?,
+            name,
+            settings,
+        })
+    }
+
+    /// Resolves one secret (inline, `*_file`, `*_env` or systemd credential); says whether it was inline.
+    #[allow(clippy::too_many_arguments)]
+    fn secret(
+        &self,
+        kind: ProviderKind,
+        name: &str,
+        key: &'static str,
+        inline: Option<&str>,
+        file: Option<&Path>,
+        env: Option<&str>,
+        span: Range<usize>,
+    ) -> Result<(Secret, bool), ConfigError> {
+        let credential = format!("{}-{name}", kind.as_str());
+        let (secret, origin) = SecretSources {
+            key,
+            inline,
+            file,
+            env,
+            credential,
+        }
+        .resolve()
+        .map_err(|reason| self.invalid(&format!("{}.{key}", kind.as_str()), span, &reason))?;
+        Ok((secret, origin == SecretOrigin::Inline))
+    }
+
     fn hydraproxy(
         &self,
         table: &Spanned<raw::RawHydraProxy>,
     ) -> Result<(AccountConfig, bool), ConfigError> {
-        let kind = ProviderKind::HydraProxy;
-        let raw = table.get_ref();
+        use crate::providers::hydraproxy::DEFAULT_RESELLER_BASE_URL;
+        let (kind, raw) = (ProviderKind::HydraProxy, table.get_ref());
         let name = self.name(kind, &raw.name)?;
-        let key = |k: &str| format!("{}.{k}", kind.as_str());
-        let insecure = raw.allow_insecure_http;
-        let base_url = self.url(
-            &key("base_url"),
-            raw.base_url.as_ref(),
-            kind.default_base_url(),
-            insecure,
+        let (token, inline) = self.secret(
+            kind,
+            &name,
+            "token",
+            raw.token.as_deref(),
+            raw.token_file.as_deref(),
+            raw.token_env.as_deref(),
+            table.span(),
         )?;
         let reseller_base_url = self.url(
-            &key("reseller_base_url"),
+            "hydraproxy.reseller_base_url",
             raw.reseller_base_url.as_ref(),
-            crate::providers::hydraproxy::DEFAULT_RESELLER_BASE_URL,
-            insecure,
+            DEFAULT_RESELLER_BASE_URL,
+            raw.allow_insecure_http,
         )?;
         let orders = raw
             .orders
             .iter()
             .map(|o| self.order_id(o))
             .collect::<Result<Vec<_>, _>>()?;
-        let (token, origin) = SecretSources {
-            key: "token",
-            inline: raw.token.as_deref(),
-            file: raw.token_file.as_deref(),
-            env: raw.token_env.as_deref(),
-            credential: format!("{}-{name}", kind.as_str()),
-        }
-        .resolve()
-        .map_err(|reason| self.invalid(&key("token"), table.span(), &reason))?;
-        let account = AccountConfig {
-            kind,
-            name,
-            base_url,
-            schedule: self.schedule(&key("schedule"), raw.schedule.as_ref(), kind)?,
-            max_concurrency: self
-                .concurrency(&key("max_concurrency"), raw.max_concurrency.as_ref())?,
-            retention_days: self.retention(
-                &key("retention_days"),
-                raw.retention_days.as_ref(),
-                kind,
-            )?,
-            settings: ProviderSettings::HydraProxy(HydraProxySettings {
-                token,
-                reseller_base_url,
-                orders,
-            }),
-        };
-        Ok((account, origin == SecretOrigin::Inline))
+        let settings = ProviderSettings::HydraProxy(HydraProxySettings {
+            token,
+            reseller_base_url,
+            orders,
+        });
+        Ok((self.account(kind, name, &raw.common(), settings)?, inline))
     }
 
     fn infiniteproxies(
@@ -440,25 +469,17 @@ impl Validator<'_> {
         table: &Spanned<raw::RawInfiniteProxies>,
     ) -> Result<(AccountConfig, bool), ConfigError> {
         use crate::providers::infiniteproxies::{DEFAULT_AUTH_HEADER, DEFAULT_AUTH_PREFIX};
-        let kind = ProviderKind::InfiniteProxies;
-        let raw = table.get_ref();
+        let (kind, raw) = (ProviderKind::InfiniteProxies, table.get_ref());
         let name = self.name(kind, &raw.name)?;
-        let key = |k: &str| format!("{}.{k}", kind.as_str());
-        let base_url = self.url(
-            &key("base_url"),
-            raw.base_url.as_ref(),
-            kind.default_base_url(),
-            raw.allow_insecure_http,
+        let (api_key, inline) = self.secret(
+            kind,
+            &name,
+            "api_key",
+            raw.api_key.as_deref(),
+            raw.api_key_file.as_deref(),
+            raw.api_key_env.as_deref(),
+            table.span(),
         )?;
-        let (api_key, origin) = SecretSources {
-            key: "api_key",
-            inline: raw.api_key.as_deref(),
-            file: raw.api_key_file.as_deref(),
-            env: raw.api_key_env.as_deref(),
-            credential: format!("{}-{name}", kind.as_str()),
-        }
-        .resolve()
-        .map_err(|reason| self.invalid(&key("api_key"), table.span(), &reason))?;
         let header = raw
             .auth_header
             .as_ref()
@@ -466,14 +487,18 @@ impl Validator<'_> {
         let auth_header =
             reqwest::header::HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
                 let span = raw.auth_header.as_ref().map_or(table.span(), Spanned::span);
-                self.invalid(&key("auth_header"), span, "not a valid HTTP header name")
+                self.invalid(
+                    "infiniteproxies.auth_header",
+                    span,
+                    "not a valid HTTP header name",
+                )
             })?;
         let prefix = raw.auth_prefix.as_deref().unwrap_or(DEFAULT_AUTH_PREFIX);
         let mut auth_value =
             reqwest::header::HeaderValue::from_str(&format!("{prefix}{}", api_key.expose()))
                 .map_err(|_| {
                     self.invalid(
-                        &key("api_key"),
+                        "infiniteproxies.api_key",
                         table.span(),
                         "auth_prefix and api_key must be printable ASCII",
                     )
@@ -483,29 +508,20 @@ impl Validator<'_> {
             .customers
             .iter()
             .map(|c| match c.get_ref().trim() {
-                "" => Err(self.invalid(&key("customers"), c.span(), "a username cannot be empty")),
+                "" => Err(self.invalid(
+                    "infiniteproxies.customers",
+                    c.span(),
+                    "a username cannot be empty",
+                )),
                 u => Ok(u.to_lowercase()),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let account = AccountConfig {
-            kind,
-            name,
-            base_url,
-            schedule: self.schedule(&key("schedule"), raw.schedule.as_ref(), kind)?,
-            max_concurrency: self
-                .concurrency(&key("max_concurrency"), raw.max_concurrency.as_ref())?,
-            retention_days: self.retention(
-                &key("retention_days"),
-                raw.retention_days.as_ref(),
-                kind,
-            )?,
-            settings: ProviderSettings::InfiniteProxies(InfiniteProxiesSettings {
-                auth_header,
-                auth_value,
-                customers,
-            }),
-        };
-        Ok((account, origin == SecretOrigin::Inline))
+        let settings = ProviderSettings::InfiniteProxies(InfiniteProxiesSettings {
+            auth_header,
+            auth_value,
+            customers,
+        });
+        Ok((self.account(kind, name, &raw.common(), settings)?, inline))
     }
 
     fn proxyshard(
@@ -513,34 +529,22 @@ impl Validator<'_> {
         table: &Spanned<raw::RawProxyShard>,
     ) -> Result<(AccountConfig, bool), ConfigError> {
         use crate::providers::proxyshard::DEFAULT_PROXY_TYPES;
-        let kind = ProviderKind::ProxyShard;
-        let raw = table.get_ref();
+        let (kind, raw) = (ProviderKind::ProxyShard, table.get_ref());
         let name = self.name(kind, &raw.name)?;
-        let key = |k: &str| format!("{}.{k}", kind.as_str());
-        let base_url = self.url(
-            &key("base_url"),
-            raw.base_url.as_ref(),
-            kind.default_base_url(),
-            raw.allow_insecure_http,
+        let (token, inline) = self.secret(
+            kind,
+            &name,
+            "token",
+            raw.token.as_deref(),
+            raw.token_file.as_deref(),
+            raw.token_env.as_deref(),
+            table.span(),
         )?;
-        let (token, origin) = SecretSources {
-            key: "token",
-            inline: raw.token.as_deref(),
-            file: raw.token_file.as_deref(),
-            env: raw.token_env.as_deref(),
-            credential: format!("{}-{name}", kind.as_str()),
-        }
-        .resolve()
-        .map_err(|reason| self.invalid(&key("token"), table.span(), &reason))?;
         let proxy_types = match &raw.proxy_types {
             None => DEFAULT_PROXY_TYPES.map(str::to_owned).to_vec(),
             Some(types) => types
                 .iter()
-                .map(|t| {
-                    let v = t.get_ref();
-                    let ok = !v.is_empty() && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-                    if ok { Ok(v.clone()) } else { Err(self.invalid(&key("proxy_types"), t.span(), "each type is lowercase letters, digits, '_' or '-' (e.g. \"standart\")")) }
-                })
+                .map(|t| self.proxy_type(t))
                 .collect::<Result<Vec<_>, _>>()?,
         };
         let currency = match &raw.currency {
@@ -553,31 +557,34 @@ impl Validator<'_> {
             }
             Some(c) => {
                 return Err(self.invalid(
-                    &key("currency"),
+                    "proxyshard.currency",
                     c.span(),
                     "a three-letter code such as \"USD\"",
                 ));
             }
         };
-        let account = AccountConfig {
-            kind,
-            name,
-            base_url,
-            schedule: self.schedule(&key("schedule"), raw.schedule.as_ref(), kind)?,
-            max_concurrency: self
-                .concurrency(&key("max_concurrency"), raw.max_concurrency.as_ref())?,
-            retention_days: self.retention(
-                &key("retention_days"),
-                raw.retention_days.as_ref(),
-                kind,
-            )?,
-            settings: ProviderSettings::ProxyShard(ProxyShardSettings {
-                token,
-                proxy_types,
-                currency,
-            }),
-        };
-        Ok((account, origin == SecretOrigin::Inline))
+        let settings = ProviderSettings::ProxyShard(ProxyShardSettings {
+            token,
+            proxy_types,
+            currency,
+        });
+        Ok((self.account(kind, name, &raw.common(), settings)?, inline))
+    }
+
+    fn proxy_type(&self, value: &Spanned<String>) -> Result<String, ConfigError> {
+        let v = value.get_ref();
+        let ok = !v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if ok {
+            Ok(v.clone())
+        } else {
+            Err(self.invalid(
+                "proxyshard.proxy_types",
+                value.span(),
+                "each type is lowercase letters, digits, '_' or '-' (e.g. \"standart\")",
+            ))
+        }
     }
 
     fn name(&self, kind: ProviderKind, name: &Spanned<String>) -> Result<String, ConfigError> {

@@ -45,6 +45,36 @@ pub(crate) struct RawHttp {
     pub backoff_max_secs: Option<Spanned<u64>>,
 }
 
+/// The keys every account table has (besides `name`), borrowed from whichever table holds them.
+///
+/// serde cannot `flatten` a shared struct into a table that denies unknown
+/// keys, so each table lists these fields itself and lends them out here.
+pub(crate) struct Common<'a> {
+    pub base_url: Option<&'a Spanned<String>>,
+    pub allow_insecure_http: bool,
+    pub schedule: Option<&'a Spanned<String>>,
+    pub max_concurrency: Option<&'a Spanned<i64>>,
+    pub retention_days: Option<&'a Spanned<i64>>,
+}
+
+macro_rules! common_keys {
+    ($($table:ty),*) => {$(
+        impl $table {
+            pub(crate) fn common(&self) -> Common<'_> {
+                Common {
+                    base_url: self.base_url.as_ref(),
+                    allow_insecure_http: self.allow_insecure_http,
+                    schedule: self.schedule.as_ref(),
+                    max_concurrency: self.max_concurrency.as_ref(),
+                    retention_days: self.retention_days.as_ref(),
+                }
+            }
+        }
+    )*};
+}
+
+common_keys!(RawHydraProxy, RawInfiniteProxies, RawProxyShard);
+
 /// `[[hydraproxy]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
