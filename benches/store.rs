@@ -3,7 +3,8 @@
 //! Writes 1,000,000 day rows as subjects of 30 days, one transaction per
 //! subject, the way a sync writes them; then re-syncs the same rows
 //! unchanged and checks that SQLite counted zero changes; then inserts the
-//! same rows into a bare table with no upsert logic, as the floor. Run with
+//! same rows in large batches (1,000 subjects per transaction); then inserts
+//! the same rows into a bare table with no upsert logic, as the floor. Run with
 //! `cargo bench --bench store`. Prints rows/s for each phase.
 
 #![allow(clippy::print_stdout)] // A benchmark reports on stdout.
@@ -64,6 +65,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let unchanged = upsert_all("upsert, unchanged re-sync")?;
     assert_eq!(unchanged, 0, "an unchanged re-sync must write nothing");
     assert!(inserted >= rows as u64);
+
+    // Large backfill batches: 1,000 subjects per transaction, into a fresh archive.
+    let batched = Store::open(&dir.path().join("batched.db"))?;
+    let began = Instant::now();
+    batched.with_conn(|c| {
+        for chunk in keys.chunks(1_000) {
+            let tx = usage::begin(c)?;
+            for key in chunk {
+                usage::upsert_days(&tx, key, &days, false, fetched)?;
+            }
+            tx.commit()?;
+        }
+        Ok(())
+    })?;
+    let secs = began.elapsed().as_secs_f64();
+    println!(
+        "{:<28} {:>10.0} rows/s  ({secs:.2} s)",
+        "upsert, 1000 subjects/tx",
+        rows / secs
+    );
 
     let began = Instant::now();
     store.with_conn(|c| {
