@@ -124,6 +124,12 @@ pub enum ProviderError {
         /// The provider's message.
         message: String,
     },
+    /// A rotated credential could not be stored in the archive, so it is not used yet.
+    #[error("cannot keep the rotated refresh token in the archive: {message}")]
+    TokenStore {
+        /// Why the archive refused it.
+        message: String,
+    },
     /// The body is not what the documentation describes.
     #[error("{endpoint}: malformed response: {reason}")]
     Malformed {

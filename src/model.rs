@@ -31,6 +31,21 @@ pub struct MonthUsage {
     pub total_mb: f64,
 }
 
+/// Disk and inode figures of one server in one calendar month, as the provider reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthResources {
+    /// First day of the month.
+    pub month: NaiveDate,
+    /// Disk quota used.
+    pub quota_usage: Option<f64>,
+    /// Disk quota.
+    pub quota_limit: Option<f64>,
+    /// Inodes used.
+    pub inode_usage: Option<f64>,
+    /// Inode limit.
+    pub inode_limit: Option<f64>,
+}
+
 /// One account-level figure (balance, credit, remaining traffic) at a moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BalanceSnapshot {
@@ -91,6 +106,8 @@ pub struct SubjectUsage {
     pub days: Vec<DayUsage>,
     /// Month rows reported by the provider (not rollups).
     pub months: Vec<MonthUsage>,
+    /// Monthly figures beyond usage (Hostens quota and inodes).
+    pub month_resources: Vec<MonthResources>,
     /// Running counters as of the fetch, from which days are derived (SPEC §5.7).
     pub counters: Vec<CounterReading>,
     /// Snapshots of provider objects (e.g. a ProxyShard order) kept per UTC day.

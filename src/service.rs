@@ -38,7 +38,10 @@ pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
     let accounts = config
         .accounts
         .iter()
-        .map(|a| (a.clone(), crate::providers::build(a, &http)))
+        .map(|a| {
+            let vault = crate::sync::vault(Some(&store), a);
+            (a.clone(), crate::providers::build(a, &http, vault))
+        })
         .collect();
     let runner = Arc::new(Runner::new(
         accounts,

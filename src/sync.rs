@@ -16,14 +16,15 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::config::Secret;
 use crate::config::{AccountConfig, KeepRaw};
 use crate::error::ProviderError;
 use crate::model::{BalanceSnapshot, FetchTime, RawResponse, SubjectUsage};
-use crate::providers::Provider;
+use crate::providers::{NoVault, Provider, StoredToken, TokenVault};
 use crate::store::runs::{self, RunStatus, RunTotals};
 use crate::store::usage::{self, SubjectKey, UpsertStats};
 use crate::store::{Store, StoreError};
-use crate::store::{counters, coverage, entities};
+use crate::store::{counters, coverage, entities, tokens};
 
 /// How many errors a run report keeps for its summary.
 const MAX_REPORTED_ERRORS: usize = 5;
@@ -47,6 +48,77 @@ impl Clock {
     pub fn now(self) -> FetchTime {
         FetchTime(self.0.unwrap_or_else(Utc::now))
     }
+}
+
+/// The archive as one account's [`TokenVault`]: where a rotated refresh token is kept.
+pub struct StoreVault {
+    store: Store,
+    provider: &'static str,
+    account: String,
+}
+
+impl StoreVault {
+    /// The vault of `account` in `store`.
+    pub fn new(store: Store, account: &AccountConfig) -> Self {
+        Self {
+            store,
+            provider: account.kind.as_str(),
+            account: account.name.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenVault for StoreVault {
+    async fn load(&self) -> Result<Option<StoredToken>, String> {
+        let (provider, account) = (self.provider, self.account.clone());
+        let row = self
+            .store
+            .call(move |c| tokens::load_token(c, provider, &account))
+            .await
+            .map_err(|e| error_chain(&e))?;
+        Ok(row.map(|r| StoredToken {
+            seed: Secret::new(&r.seed),
+            refresh: Secret::new(&r.refresh_token),
+            access: r.access_token.as_deref().map(Secret::new),
+        }))
+    }
+
+    async fn save(&self, token: StoredToken) -> Result<(), String> {
+        let (provider, account) = (self.provider, self.account.clone());
+        let row = tokens::TokenRow {
+            seed: token.seed.expose().to_owned(),
+            refresh_token: token.refresh.expose().to_owned(),
+            access_token: token.access.as_ref().map(|a| a.expose().to_owned()),
+        };
+        let at = FetchTime::now().rfc3339();
+        self.store
+            .call(move |c| tokens::save_token(c, provider, &account, &row, &at))
+            .await
+            .map_err(|e| error_chain(&e))
+    }
+}
+
+/// The account's vault: the archive for accounts whose credentials rotate, none otherwise.
+pub fn vault(store: Option<&Store>, account: &AccountConfig) -> Arc<dyn TokenVault> {
+    match store {
+        Some(store) if account.rotates_credentials() => {
+            Arc::new(StoreVault::new(store.clone(), account))
+        }
+        _ => Arc::new(NoVault),
+    }
+}
+
+/// An error and its sources, joined with ": ".
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Receives progress of a run (for progress bars and log lines).
@@ -381,6 +453,7 @@ impl<'a> AccountRun<'a> {
                 let tx = usage::begin(c)?;
                 let mut stats = usage::upsert_days(&tx, &key, &data.days, false, fetched)?;
                 stats += usage::upsert_months(&tx, &key, &data.months, fetched)?;
+                stats += usage::upsert_month_resources(&tx, &key, &data.month_resources, fetched)?;
                 if !data.counters.is_empty() {
                     let derived = counters::record_readings(&tx, &key, &data.counters, fetched)?;
                     stats += usage::upsert_days(&tx, &key, &derived, true, fetched)?;

@@ -58,7 +58,8 @@ pub(super) async fn backfill(
     let http =
         crate::http::HttpClient::new(&config.http).context("cannot set up the HTTP client")?;
     let runs = accounts.iter().map(|account| {
-        let provider = crate::providers::build(account, &http);
+        let vault = sync::vault(Some(&store), account);
+        let provider = crate::providers::build(account, &http, vault);
         let (store, options) = (store.clone(), options.clone());
         async move { sync::run_account(account, provider, &store, &options, cancel).await }
     });

@@ -38,8 +38,15 @@ pub(super) async fn execute(args: CheckConfigArgs) -> anyhow::Result<u8> {
     }
     let http =
         crate::http::HttpClient::new(&config.http).context("cannot set up the HTTP client")?;
+    // A token-flow account rotates its refresh token on the check, so the archive must keep it.
+    let store = if config.accounts.iter().any(|a| a.rotates_credentials()) {
+        Some(crate::store::Store::open(&config.archive.database)?)
+    } else {
+        None
+    };
     let checks = config.accounts.iter().map(|account| {
-        let provider = crate::providers::build(account, &http);
+        let vault = crate::sync::vault(store.as_ref(), account);
+        let provider = crate::providers::build(account, &http, vault);
         async move { (account.label(), provider.check_credentials().await) }
     });
     let mut failed = false;

@@ -19,15 +19,16 @@ use crate::sync::{Clock, SyncOptions};
 /// Simulated days of snapshots replayed before the backfill, for providers without history.
 const REPLAY_DAYS: i64 = 3;
 
-/// ProxyShard keeps no history, so the demo first lets three simulated days pass:
-/// snapshots just after each midnight and at noon, with the simulator's and the
+/// ProxyShard keeps no history and Hostens none by day, so the demo first lets three
+/// simulated days pass:
+/// snapshots just after each midnight (today's too) and at noon, with the simulator's and the
 /// archive's clocks moved together. That gives derived days, a counter drop and
 /// order status changes to look at.
 async fn replay_history(sim: &Simulator, config: &config::Config) -> anyhow::Result<()> {
     let accounts: Vec<_> = config
         .accounts
         .iter()
-        .filter(|a| a.kind == ProviderKind::ProxyShard)
+        .filter(|a| matches!(a.kind, ProviderKind::ProxyShard | ProviderKind::Hostens))
         .cloned()
         .collect();
     let now = Utc::now();
@@ -35,9 +36,14 @@ async fn replay_history(sim: &Simulator, config: &config::Config) -> anyhow::Res
         .date_naive()
         .and_hms_opt(0, 5, 0)
         .map_or(now, |t| t.and_utc());
-    for day in (1..=REPLAY_DAYS).rev() {
-        for hour in [0, 12] {
-            let at = midnight - TimeDelta::days(day) + TimeDelta::hours(hour);
+    let moments = (1..=REPLAY_DAYS)
+        .rev()
+        .flat_map(|day| {
+            [0, 12].map(|hour| midnight - TimeDelta::days(day) + TimeDelta::hours(hour))
+        })
+        .chain(Some(midnight).filter(|m| *m < now));
+    for at in moments {
+        {
             sim.clock().set(at);
             let options = SyncOptions {
                 clock: Clock::fixed(at),

@@ -141,8 +141,49 @@ pub enum ProviderSettings {
     HydraProxy(HydraProxySettings),
     /// `[[infiniteproxies]]`.
     InfiniteProxies(InfiniteProxiesSettings),
+    /// `[[hostens]]`.
+    Hostens(HostensSettings),
     /// `[[proxyshard]]`.
     ProxyShard(ProxyShardSettings),
+}
+
+/// How a Hostens account authenticates.
+#[derive(Debug, Clone)]
+pub enum HostensAuth {
+    /// HTTP Basic with the client-area email and password.
+    Basic {
+        /// The client-area email.
+        username: String,
+        /// The client-area password.
+        password: Secret,
+    },
+    /// `POST /token`: the configured refresh token seeds a chain the archive keeps.
+    Token {
+        /// The refresh token from the config; only the first link of the chain.
+        seed: Secret,
+    },
+}
+
+/// `[[hostens]]` beyond the common keys.
+#[derive(Debug, Clone)]
+pub struct HostensSettings {
+    /// Basic auth or the token flow.
+    pub auth: HostensAuth,
+    /// MB per unit of `bw_in`/`bw_out` as Hostens reports them (`bandwidth_unit`: 1 for MB, 1024 for GB).
+    pub mb_per_unit: f64,
+}
+
+impl AccountConfig {
+    /// Whether the account's credentials rotate, so that its runs need the archive to keep them.
+    pub fn rotates_credentials(&self) -> bool {
+        matches!(
+            &self.settings,
+            ProviderSettings::Hostens(HostensSettings {
+                auth: HostensAuth::Token { .. },
+                ..
+            })
+        )
+    }
 }
 
 /// `[[proxyshard]]` beyond the common keys.
@@ -310,11 +351,16 @@ impl Validator<'_> {
             .infiniteproxies
             .iter()
             .map(|t| (t.span(), self.infiniteproxies(t)));
+        let hostens = raw.hostens.iter().map(|t| (t.span(), self.hostens(t)));
         let proxyshard = raw
             .proxyshard
             .iter()
             .map(|t| (t.span(), self.proxyshard(t)));
-        for (span, result) in hydraproxy.chain(infiniteproxies).chain(proxyshard) {
+        let tables = hydraproxy
+            .chain(infiniteproxies)
+            .chain(hostens)
+            .chain(proxyshard);
+        for (span, result) in tables {
             let (account, inline) = result?;
             has_inline_secret |= inline;
             self.check_unique(&accounts, &account, span)?;
@@ -521,6 +567,94 @@ impl Validator<'_> {
             auth_value,
             customers,
         });
+        Ok((self.account(kind, name, &raw.common(), settings)?, inline))
+    }
+
+    fn hostens(
+        &self,
+        table: &Spanned<raw::RawHostens>,
+    ) -> Result<(AccountConfig, bool), ConfigError> {
+        let (kind, raw) = (ProviderKind::Hostens, table.get_ref());
+        let name = self.name(kind, &raw.name)?;
+        let token_given = raw.refresh_token.is_some()
+            || raw.refresh_token_file.is_some()
+            || raw.refresh_token_env.is_some();
+        let (auth, inline) = match &raw.username {
+            Some(user) if token_given => {
+                return Err(self.invalid(
+                    "hostens.refresh_token",
+                    user.span(),
+                    "set either `username` and `password` (Basic auth) or `refresh_token` (token flow), not both",
+                ));
+            }
+            Some(user) if user.get_ref().trim().is_empty() || user.get_ref().contains(':') => {
+                return Err(self.invalid(
+                    "hostens.username",
+                    user.span(),
+                    "must be the client-area email address (not empty, no ':')",
+                ));
+            }
+            Some(user) => {
+                let (password, inline) = self.secret(
+                    kind,
+                    &name,
+                    "password",
+                    raw.password.as_deref(),
+                    raw.password_file.as_deref(),
+                    raw.password_env.as_deref(),
+                    table.span(),
+                )?;
+                let username = user.get_ref().trim().to_owned();
+                (HostensAuth::Basic { username, password }, inline)
+            }
+            None if raw.password.is_some()
+                || raw.password_file.is_some()
+                || raw.password_env.is_some() =>
+            {
+                return Err(self.invalid(
+                    "hostens.username",
+                    table.span(),
+                    "a `password` needs a `username` (the client-area email)",
+                ));
+            }
+            None if !token_given && !secret::credential_exists(&format!("hostens-{name}")) => {
+                return Err(self.invalid(
+                    "hostens",
+                    table.span(),
+                    &format!(
+                        "no credentials: set `username` and `password` (Basic auth) or `refresh_token` \
+                         (token flow), or pass the refresh token as the systemd credential `hostens-{name}`"
+                    ),
+                ));
+            }
+            None => {
+                let (seed, inline) = self.secret(
+                    kind,
+                    &name,
+                    "refresh_token",
+                    raw.refresh_token.as_deref(),
+                    raw.refresh_token_file.as_deref(),
+                    raw.refresh_token_env.as_deref(),
+                    table.span(),
+                )?;
+                (HostensAuth::Token { seed }, inline)
+            }
+        };
+        let mb_per_unit = match &raw.bandwidth_unit {
+            None => 1.0,
+            Some(u) => match u.get_ref().as_str() {
+                "MB" => 1.0,
+                "GB" => 1024.0,
+                _ => {
+                    return Err(self.invalid(
+                        "hostens.bandwidth_unit",
+                        u.span(),
+                        "must be \"MB\" or \"GB\"",
+                    ));
+                }
+            },
+        };
+        let settings = ProviderSettings::Hostens(HostensSettings { auth, mb_per_unit });
         Ok((self.account(kind, name, &raw.common(), settings)?, inline))
     }
 

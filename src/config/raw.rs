@@ -22,6 +22,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub infiniteproxies: Vec<Spanned<RawInfiniteProxies>>,
     #[serde(default)]
+    pub hostens: Vec<Spanned<RawHostens>>,
+    #[serde(default)]
     pub proxyshard: Vec<Spanned<RawProxyShard>>,
 }
 
@@ -73,7 +75,7 @@ macro_rules! common_keys {
     )*};
 }
 
-common_keys!(RawHydraProxy, RawInfiniteProxies, RawProxyShard);
+common_keys!(RawHydraProxy, RawInfiniteProxies, RawHostens, RawProxyShard);
 
 /// `[[hydraproxy]]`.
 #[derive(Debug, Deserialize)]
@@ -112,6 +114,27 @@ pub(crate) struct RawInfiniteProxies {
     pub auth_prefix: Option<String>,
     #[serde(default)]
     pub customers: Vec<Spanned<String>>,
+}
+
+/// `[[hostens]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHostens {
+    pub name: Spanned<String>,
+    pub base_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    pub schedule: Option<Spanned<String>>,
+    pub max_concurrency: Option<Spanned<i64>>,
+    pub retention_days: Option<Spanned<i64>>,
+    pub username: Option<Spanned<String>>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub refresh_token: Option<String>,
+    pub refresh_token_file: Option<PathBuf>,
+    pub refresh_token_env: Option<String>,
+    pub bandwidth_unit: Option<Spanned<String>>,
 }
 
 /// `[[proxyshard]]`.

@@ -111,6 +111,12 @@ impl SecretSources<'_> {
     }
 }
 
+/// Whether `$CREDENTIALS_DIRECTORY/<credential>` exists.
+pub(crate) fn credential_exists(credential: &str) -> bool {
+    std::env::var_os("CREDENTIALS_DIRECTORY")
+        .is_some_and(|dir| PathBuf::from(dir).join(credential).exists())
+}
+
 fn non_empty(secret: Secret, key: &str) -> Result<Secret, String> {
     if secret.expose().is_empty() {
         Err(format!("`{key}` is empty"))

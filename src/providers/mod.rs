@@ -5,6 +5,7 @@
 //! pure `parse_*` functions. `sync` decides what to write. Adding a provider
 //! means its own file here, one arm in [`build`], and its config section.
 
+pub mod hostens;
 pub mod hydraproxy;
 pub mod infiniteproxies;
 mod json;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::{AccountConfig, ProviderSettings};
+use crate::config::{AccountConfig, ProviderSettings, Secret};
 use crate::error::ProviderError;
 use crate::http::{AccountClient, HttpClient};
 use crate::model::{BalanceSnapshot, Discovery, RawResponse, SubjectUsage};
@@ -27,15 +28,18 @@ pub enum ProviderKind {
     HydraProxy,
     /// InfiniteProxies: per-customer daily totals, last 14 days.
     InfiniteProxies,
+    /// Hostens: per-server monthly history and running bandwidth counters.
+    Hostens,
     /// ProxyShard: running counters and order snapshots, no history.
     ProxyShard,
 }
 
 impl ProviderKind {
     /// Every provider, in display order.
-    pub const ALL: [ProviderKind; 3] = [
+    pub const ALL: [ProviderKind; 4] = [
         ProviderKind::HydraProxy,
         ProviderKind::InfiniteProxies,
+        ProviderKind::Hostens,
         ProviderKind::ProxyShard,
     ];
 
@@ -44,6 +48,7 @@ impl ProviderKind {
         match self {
             Self::HydraProxy => "hydraproxy",
             Self::InfiniteProxies => "infiniteproxies",
+            Self::Hostens => "hostens",
             Self::ProxyShard => "proxyshard",
         }
     }
@@ -58,6 +63,7 @@ impl ProviderKind {
         match self {
             Self::HydraProxy => hydraproxy::DEFAULT_BASE_URL,
             Self::InfiniteProxies => infiniteproxies::DEFAULT_BASE_URL,
+            Self::Hostens => hostens::DEFAULT_BASE_URL,
             Self::ProxyShard => proxyshard::DEFAULT_BASE_URL,
         }
     }
@@ -67,6 +73,7 @@ impl ProviderKind {
         match self {
             Self::HydraProxy => "0 10 * * * *",
             Self::InfiniteProxies => "0 20 0,6,12,18 * * *",
+            Self::Hostens => "0 0 * * * *",
             Self::ProxyShard => "0 0 * * * *",
         }
     }
@@ -76,6 +83,7 @@ impl ProviderKind {
         match self {
             Self::HydraProxy => hydraproxy::DEFAULT_RETENTION_DAYS,
             Self::InfiniteProxies => infiniteproxies::DEFAULT_RETENTION_DAYS,
+            Self::Hostens => hostens::DEFAULT_RETENTION_DAYS,
             Self::ProxyShard => proxyshard::DEFAULT_RETENTION_DAYS,
         }
     }
@@ -102,8 +110,50 @@ pub trait Provider: Send + Sync {
     }
 }
 
-/// Builds the provider for one configured account.
-pub fn build(account: &AccountConfig, http: &HttpClient) -> Arc<dyn Provider> {
+/// A provider's rotating credentials as kept between runs (Hostens refresh tokens).
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    /// The configured token the chain started from; a different one in the config starts anew.
+    pub seed: Secret,
+    /// The newest refresh token.
+    pub refresh: Secret,
+    /// The newest access token, if one was issued.
+    pub access: Option<Secret>,
+}
+
+/// Where a provider keeps credentials that rotate, scoped to one account.
+///
+/// The sync layer provides it over the archive. `save` returns only once the
+/// token is durable, and a provider uses a new token only after that.
+#[async_trait]
+pub trait TokenVault: Send + Sync {
+    /// The stored chain, if any.
+    async fn load(&self) -> Result<Option<StoredToken>, String>;
+    /// Stores `token` durably, replacing the previous one.
+    async fn save(&self, token: StoredToken) -> Result<(), String>;
+}
+
+/// A vault for accounts whose credentials never rotate: nothing stored, nothing can be saved.
+#[derive(Debug, Default)]
+pub struct NoVault;
+
+#[async_trait]
+impl TokenVault for NoVault {
+    async fn load(&self) -> Result<Option<StoredToken>, String> {
+        Ok(None)
+    }
+
+    async fn save(&self, _token: StoredToken) -> Result<(), String> {
+        Err("no archive is open to keep the rotated token in".to_owned())
+    }
+}
+
+/// Builds the provider for one configured account; `vault` keeps its rotating credentials.
+pub fn build(
+    account: &AccountConfig,
+    http: &HttpClient,
+    vault: Arc<dyn TokenVault>,
+) -> Arc<dyn Provider> {
     let client = AccountClient::new(http.clone(), account.max_concurrency);
     match &account.settings {
         ProviderSettings::HydraProxy(settings) => {
@@ -112,6 +162,7 @@ pub fn build(account: &AccountConfig, http: &HttpClient) -> Arc<dyn Provider> {
         ProviderSettings::InfiniteProxies(s) => {
             Arc::new(infiniteproxies::InfiniteProxies::new(account, s, client))
         }
+        ProviderSettings::Hostens(s) => Arc::new(hostens::Hostens::new(account, s, client, vault)),
         ProviderSettings::ProxyShard(s) => {
             Arc::new(proxyshard::ProxyShard::new(account, s, client))
         }

@@ -2,11 +2,12 @@
 //!
 //! One axum server on `127.0.0.1:0` serves every simulated provider under
 //! its own path prefix (`/hydraproxy/api`, `/hydraproxy/reseller`,
-//! `/infiniteproxies/v2`, `/proxyshard`). Data is
+//! `/infiniteproxies/v2`, `/hostens/api`, `/proxyshard`). Data is
 //! generated on the fly from a seed, so a simulator with 10,000 orders costs
 //! no memory, and two runs with the same settings answer the same bytes. The
 //! simulated "today" follows a clock the caller controls.
 
+pub mod hostens;
 pub mod hydraproxy;
 pub mod infiniteproxies;
 pub mod proxyshard;
@@ -25,6 +26,8 @@ pub struct SimConfig {
     pub hydraproxy: hydraproxy::SimHydraProxy,
     /// The simulated InfiniteProxies reseller account.
     pub infiniteproxies: infiniteproxies::SimInfiniteProxies,
+    /// The simulated Hostens accounts (Basic auth and token flow).
+    pub hostens: hostens::SimHostens,
     /// The simulated ProxyShard account.
     pub proxyshard: proxyshard::SimProxyShard,
 }
@@ -35,6 +38,7 @@ impl SimConfig {
         Self {
             hydraproxy: hydraproxy::SimHydraProxy::demo(),
             infiniteproxies: infiniteproxies::SimInfiniteProxies::demo(),
+            hostens: hostens::SimHostens::demo(),
             proxyshard: proxyshard::SimProxyShard::demo(),
         }
     }
@@ -81,6 +85,11 @@ impl Simulator {
             sim: config.infiniteproxies.clone(),
             clock: clock.clone(),
         })))
+        .merge(hostens::router(Arc::new(hostens::State {
+            sim: config.hostens.clone(),
+            clock: clock.clone(),
+            tokens: std::sync::Mutex::default(),
+        })))
         .merge(proxyshard::router(Arc::new(proxyshard::State {
             sim: config.proxyshard.clone(),
             clock: clock.clone(),
@@ -118,9 +127,10 @@ impl Simulator {
         format!(
             "# Written by `usage-archiver demo`: the built-in simulators on loopback.\n\
              [archive]\ndatabase = {db}\nkeep_raw = \"errors\"\n\n\
-             [http]\ntimeout_secs = 10\nmax_retries = 2\nbackoff_initial_ms = 50\n\n{}\n{}\n{}",
+             [http]\ntimeout_secs = 10\nmax_retries = 2\nbackoff_initial_ms = 50\n\n{}\n{}\n{}\n{}",
             self.config.hydraproxy.daemon_toml(&self.base_url()),
             self.config.infiniteproxies.daemon_toml(&self.base_url()),
+            self.config.hostens.daemon_toml(&self.base_url()),
             self.config.proxyshard.daemon_toml(&self.base_url())
         )
     }

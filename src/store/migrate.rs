@@ -18,6 +18,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("migrations/0002_subject_coverage.sql")),
     (3, include_str!("migrations/0003_counter_snapshot.sql")),
     (4, include_str!("migrations/0004_entity_snapshot.sql")),
+    (5, include_str!("migrations/0005_hostens.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -12,6 +12,7 @@ pub mod entities;
 mod migrate;
 pub mod query;
 pub mod runs;
+pub mod tokens;
 pub mod usage;
 
 use std::path::{Path, PathBuf};

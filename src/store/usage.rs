@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use super::StoreError;
-use crate::model::{BalanceSnapshot, DayUsage, FetchTime, MonthUsage};
+use crate::model::{BalanceSnapshot, DayUsage, FetchTime, MonthResources, MonthUsage};
 
 /// Identifies the rows of one subject.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -162,6 +162,45 @@ pub fn upsert_months(
             m.download_mb,
             m.total_mb,
             first_of_month(m.month) < this_month,
+            now
+        ];
+        stats.record(upsert_row(&mut insert, &mut update, p)?);
+    }
+    Ok(stats)
+}
+
+const INSERT_RESOURCES: &str = "INSERT INTO month_resources (provider, account, subject, month, \
+    quota_usage, quota_limit, inode_usage, inode_limit, first_seen_at, last_seen_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) ON CONFLICT DO NOTHING";
+
+const UPDATE_RESOURCES: &str = "UPDATE month_resources SET quota_usage = ?5, quota_limit = ?6, \
+    inode_usage = ?7, inode_limit = ?8, last_seen_at = ?9 \
+    WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND month = ?4 \
+    AND (quota_usage IS NOT ?5 OR quota_limit IS NOT ?6 OR inode_usage IS NOT ?7 \
+         OR inode_limit IS NOT ?8)";
+
+/// Upserts a subject's monthly disk and inode figures; unchanged rows are not rewritten.
+pub fn upsert_month_resources(
+    tx: &Transaction<'_>,
+    key: &SubjectKey,
+    rows: &[MonthResources],
+    fetched: FetchTime,
+) -> Result<UpsertStats, StoreError> {
+    let mut insert = tx.prepare_cached(INSERT_RESOURCES)?;
+    let mut update = tx.prepare_cached(UPDATE_RESOURCES)?;
+    let now = fetched.rfc3339();
+    let mut stats = UpsertStats::default();
+    for r in rows {
+        let month = r.month.format("%Y-%m").to_string();
+        let p = params![
+            key.provider,
+            key.account,
+            key.subject,
+            month,
+            r.quota_usage,
+            r.quota_limit,
+            r.inode_usage,
+            r.inode_limit,
             now
         ];
         stats.record(upsert_row(&mut insert, &mut update, p)?);

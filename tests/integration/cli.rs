@@ -278,7 +278,11 @@ async fn backfill_then_status_and_report() {
     );
     let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     let accounts = json["accounts"].as_array().unwrap();
-    assert_eq!(accounts.len(), 3, "one per simulated provider");
+    assert_eq!(
+        accounts.len(),
+        5,
+        "one per simulated account (Hostens has two)"
+    );
     assert!(
         accounts.iter().all(|a| a["health"] == "healthy"),
         "{accounts:?}"

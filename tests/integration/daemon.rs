@@ -57,6 +57,8 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
         wait_for(&socket, "READY=1", &mut seen);
         wait_for(&socket, "hydraproxy/sim: run", &mut seen);
         wait_for(&socket, "infiniteproxies/sim: run", &mut seen);
+        wait_for(&socket, "hostens/sim: run", &mut seen);
+        wait_for(&socket, "hostens/sim-token: run", &mut seen);
         wait_for(&socket, "proxyshard/sim: run", &mut seen);
         wait_for(&socket, "WATCHDOG=1", &mut seen);
         let kill = Command::new("kill")
@@ -73,7 +75,7 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
     assert!(count(&db, "SELECT count(*) FROM usage_daily") > 100);
     assert_eq!(
         count(&db, "SELECT count(*) FROM sync_runs WHERE status = 'ok'"),
-        3,
+        5,
         "one run per account"
     );
 }
@@ -88,7 +90,10 @@ async fn runner_for(sim: &Simulator, dir: &TestDir) -> (Arc<Runner>, Store) {
     let accounts = config
         .accounts
         .iter()
-        .map(|a| (a.clone(), usage_archiver::providers::build(a, &http)))
+        .map(|a| {
+            let vault = usage_archiver::sync::vault(Some(&store), a);
+            (a.clone(), usage_archiver::providers::build(a, &http, vault))
+        })
         .collect();
     let runner = Arc::new(Runner::new(
         accounts,
@@ -129,7 +134,7 @@ async fn catch_up_runs_only_overdue_accounts() {
     let now = chrono::Utc::now();
     assert_eq!(
         runner.catch_up(now).await.unwrap(),
-        3,
+        5,
         "never synced: every account runs now"
     );
     runner.wait_idle().await;
@@ -141,8 +146,8 @@ async fn catch_up_runs_only_overdue_accounts() {
     let later = now + chrono::TimeDelta::hours(2);
     assert_eq!(
         runner.catch_up(later).await.unwrap(),
-        2,
-        "two hours later the two hourly accounts are overdue, the six-hourly one is not"
+        4,
+        "two hours later the four hourly accounts are overdue, the six-hourly one is not"
     );
     runner.wait_idle().await;
 }

@@ -205,7 +205,11 @@ async fn auth_header_and_prefix_are_configurable() {
         "auth_header = \"X-API-KEY\"\nauth_prefix = \"\"",
     );
     let http = usage_archiver::http::HttpClient::new(&config.http).unwrap();
-    let provider = usage_archiver::providers::build(&config.accounts[0], &http);
+    let provider = usage_archiver::providers::build(
+        &config.accounts[0],
+        &http,
+        std::sync::Arc::new(usage_archiver::providers::NoVault),
+    );
     provider.check_credentials().await.unwrap();
     me.assert_calls_async(1).await;
 }

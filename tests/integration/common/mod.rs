@@ -143,7 +143,8 @@ pub async fn sync_with(
     now: DateTime<Utc>,
 ) -> RunReport {
     let http = HttpClient::new(&config.http).expect("client");
-    let provider = usage_archiver::providers::build(account, &http);
+    let vault = sync::vault(Some(store), account);
+    let provider = usage_archiver::providers::build(account, &http, vault);
     let mut options = SyncOptions::new(config.archive.keep_raw);
     options.clock = Clock::fixed(now);
     sync::run_account(

@@ -1,0 +1,279 @@
+//! Simulated Hostens: Basic auth and the rotating token flow, counters that reset monthly.
+//!
+//! Serves the client-area API under `/hostens/api`. Two accounts: one with
+//! HTTP Basic credentials and a few servers (listed as an array), one on the
+//! token flow with a single server (listed as a single object, as the
+//! document shows). Every `POST /token` rotates the refresh token and issues
+//! an access token that expires after one simulated hour. `bw_in`/`bw_out`
+//! grow through the month and reset to zero when a month starts; the history
+//! holds the past months, the current one, and the document's junk row
+//! (`year: 0, month: 0`). Balances arrive as strings, as documented.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use super::{SimClock, mix};
+
+/// The Basic-auth account's client-area email.
+pub const SIM_USERNAME: &str = "sim@example.com";
+/// The Basic-auth account's password.
+pub const SIM_PASSWORD: &str = "sim-hostens-password";
+/// The refresh token the token-flow account is seeded with.
+pub const SIM_REFRESH_SEED: &str = "sim-hostens-refresh-0";
+/// Every refresh token the simulator issues starts with this.
+const REFRESH_PREFIX: &str = "sim-hostens-refresh-";
+/// The first server id of the Basic account; the token account's server is 201.
+const FIRST_SERVER: u64 = 101;
+const TOKEN_SERVER: u64 = 201;
+
+/// The simulated accounts.
+#[derive(Debug, Clone)]
+pub struct SimHostens {
+    /// Servers of the Basic-auth account.
+    pub servers: u64,
+    /// Past months of history before the current one.
+    pub history_months: u32,
+    /// Seed of the generated figures.
+    pub seed: u64,
+}
+
+impl SimHostens {
+    /// The demo's accounts: three servers with Basic auth, one on the token flow.
+    pub fn demo() -> Self {
+        Self {
+            servers: 3,
+            history_months: 3,
+            seed: 11,
+        }
+    }
+
+    /// The config tables for both accounts on this simulator.
+    pub fn daemon_toml(&self, base: &str) -> String {
+        format!(
+            "[[hostens]]\nname = \"sim\"\nbase_url = \"{base}/hostens/api\"\nallow_insecure_http = true\n\
+             username = \"{SIM_USERNAME}\"\npassword = \"{SIM_PASSWORD}\"\nbandwidth_unit = \"MB\"\n\
+             schedule = \"0 0 * * * *\"\n\n\
+             [[hostens]]\nname = \"sim-token\"\nbase_url = \"{base}/hostens/api\"\nallow_insecure_http = true\n\
+             refresh_token = \"{SIM_REFRESH_SEED}\"\nschedule = \"0 0 * * * *\"\n"
+        )
+    }
+
+    /// A counter's value in MB at `now`: steady use since the start of the month.
+    fn counter(&self, server: u64, direction: u64, now: DateTime<Utc>) -> f64 {
+        let since = (now - month_start(now.date_naive())).num_seconds().max(0);
+        self.usage(server, direction, since as f64 / 3600.0)
+    }
+
+    /// MB used in `hours` at the server's steady rate.
+    fn usage(&self, server: u64, direction: u64, hours: f64) -> f64 {
+        let rate_mb_per_hour = 20.0 + (mix(&[self.seed, server, direction]) % 400) as f64;
+        (hours * rate_mb_per_hour).round()
+    }
+
+    fn owns(&self, caller: Caller, server: u64) -> bool {
+        match caller {
+            Caller::Basic => (FIRST_SERVER..FIRST_SERVER + self.servers).contains(&server),
+            Caller::Token => server == TOKEN_SERVER,
+        }
+    }
+}
+
+fn month_start(day: NaiveDate) -> DateTime<Utc> {
+    day.with_day(1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(DateTime::UNIX_EPOCH, |t| t.and_utc())
+}
+
+/// Tokens issued by the simulator.
+#[derive(Debug, Default)]
+pub(crate) struct Tokens {
+    /// The refresh token that is valid now; `None` until the first refresh.
+    refresh: Option<String>,
+    /// The access token that is valid now, and when it expires.
+    access: Option<(String, DateTime<Utc>)>,
+    issued: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub sim: SimHostens,
+    pub clock: SimClock,
+    pub tokens: Mutex<Tokens>,
+}
+
+/// Which account a request authenticates as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Basic,
+    Token,
+}
+
+/// The routes of the simulated client area.
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/hostens/api/token", post(token))
+        .route("/hostens/api/balance", get(balance))
+        .route("/hostens/api/server", get(servers))
+        .route("/hostens/api/server/{id}", get(server))
+        .route("/hostens/api/server/{id}/history", get(history))
+        .with_state(state)
+}
+
+fn unauthorized() -> Response {
+    error(StatusCode::UNAUTHORIZED, "invalid_token")
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": [message]}))).into_response()
+}
+
+/// The account the request's credentials belong to; `None` when they are refused.
+fn caller(s: &State, headers: &HeaderMap) -> Option<Caller> {
+    let header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{SIM_USERNAME}:{SIM_PASSWORD}"));
+    if header == format!("Basic {basic}") {
+        return Some(Caller::Basic);
+    }
+    let now = s.clock.now();
+    let valid = header.strip_prefix("Bearer ").is_some_and(|t| {
+        s.tokens
+            .lock()
+            .ok()
+            .and_then(|g| g.access.clone())
+            .is_some_and(|(access, until)| access == t && now < until)
+    });
+    valid.then_some(Caller::Token)
+}
+
+/// `POST /token`: rotates the refresh token. Before its first rotation a fresh simulator
+/// accepts any refresh token it could have issued, so a demo archive can be reused.
+async fn token(AxState(s): AxState<Arc<State>>, Json(body): Json<Value>) -> Response {
+    let given = body
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Ok(mut tokens) = s.tokens.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "lock poisoned");
+    };
+    let valid = match &tokens.refresh {
+        Some(current) => current == given,
+        None => given.starts_with(REFRESH_PREFIX),
+    };
+    if !valid {
+        return error(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    }
+    tokens.issued += 1;
+    let n = tokens.issued;
+    let refresh = format!("{REFRESH_PREFIX}{}-{n}", s.clock.now().timestamp());
+    let access = format!("sim-hostens-access-{n}");
+    tokens.refresh = Some(refresh.clone());
+    tokens.access = Some((access.clone(), s.clock.now() + TimeDelta::hours(1)));
+    Json(json!({"token": access, "refresh": refresh})).into_response()
+}
+
+async fn balance(AxState(s): AxState<Arc<State>>, headers: HeaderMap) -> Response {
+    let Some(who) = caller(&s, &headers) else {
+        return unauthorized();
+    };
+    let owed = if who == Caller::Basic {
+        "42.50"
+    } else {
+        "0.00"
+    };
+    Json(json!({"success": true, "details": {"currency": "EUR", "acc_balance": owed, "acc_credit": "7.25"}}))
+        .into_response()
+}
+
+async fn servers(AxState(s): AxState<Arc<State>>, headers: HeaderMap) -> Response {
+    let brief = |id: u64| {
+        json!({"server_id": id, "domain": format!("vps{id}.example.net"), "ip": "192.0.2.10",
+               "date_created": "2025-01-31", "synch_date": "2025-01-31 15:35:00",
+               "label": format!("Server {id}"), "type": "KVM"})
+    };
+    match caller(&s, &headers) {
+        Some(Caller::Basic) => {
+            let list: Vec<Value> = (FIRST_SERVER..FIRST_SERVER + s.sim.servers)
+                .map(brief)
+                .collect();
+            Json(Value::Array(list)).into_response()
+        }
+        // The document's shape: one server as a bare object.
+        Some(Caller::Token) => Json(brief(TOKEN_SERVER)).into_response(),
+        None => unauthorized(),
+    }
+}
+
+async fn server(
+    AxState(s): AxState<Arc<State>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
+    let Some(who) = caller(&s, &headers) else {
+        return unauthorized();
+    };
+    if !s.sim.owns(who, id) {
+        return error(StatusCode::NOT_FOUND, "Server not found");
+    }
+    let now = s.clock.now();
+    let hour = chrono::Timelike::hour(&now);
+    Json(json!({
+        "synch_date": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        "package_id": 13, "domain": format!("vps{id}.example.net"), "label": format!("Server {id}"),
+        "status": "Active", "cpu_frequency": 2400, "cpu_cores": 2,
+        "ram_limit": 4096, "ram_used": 900 + (mix(&[s.sim.seed, id, u64::from(hour)]) % 2000),
+        "disk_limit": 81920, "disk_usage": 10_000 + 37 * u64::from(now.ordinal()) + id,
+        "bw_limit": 2_048_000,
+        "bw_in": s.sim.counter(id, 0, now), "bw_out": s.sim.counter(id, 1, now),
+        "os": "ubuntu-24.04-x86_64", "ip": "192.0.2.10", "additional_ip": [],
+        "dns_servers": null, "components": [], "active_task": null, "last_tasks": null
+    }))
+    .into_response()
+}
+
+async fn history(
+    AxState(s): AxState<Arc<State>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
+    let Some(who) = caller(&s, &headers) else {
+        return unauthorized();
+    };
+    if !s.sim.owns(who, id) {
+        return error(StatusCode::NOT_FOUND, "Server not found");
+    }
+    let now = s.clock.now();
+    let this_month = month_start(now.date_naive());
+    // The document's own example row: an impossible period a client must skip.
+    let mut rows = vec![json!({
+        "year": 0, "month": 0, "bw_in": 19691, "bw_out": 54435,
+        "quota_usage": 5960, "quota_limit": 46566, "inode_usage": 74921, "inode_limit": 51351
+    })];
+    for back in (0..=s.sim.history_months).rev() {
+        let start = this_month - Months::new(back);
+        let end = if back == 0 {
+            now
+        } else {
+            this_month - Months::new(back - 1)
+        };
+        let hours = (end - start).num_seconds().max(0) as f64 / 3600.0;
+        rows.push(json!({
+            "year": start.year(), "month": start.month(),
+            "bw_in": s.sim.usage(id, 0, hours), "bw_out": s.sim.usage(id, 1, hours),
+            "quota_usage": 10_000 + 500 * u64::from(start.month()), "quota_limit": 81920,
+            "inode_usage": 120_000 + 1000 * u64::from(start.month()), "inode_limit": 5_000_000
+        }));
+    }
+    Json(Value::Array(rows)).into_response()
+}
