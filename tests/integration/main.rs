@@ -14,6 +14,7 @@ mod hydraproxy;
 // The InfiniteProxies source against httpmock.
 mod infiniteproxies;
 // The ProxyShard source against httpmock.
+mod hostens;
 mod proxyshard;
 // Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
 mod http;

@@ -1,0 +1,771 @@
+//! The Hostens source against httpmock: both auth modes, the rotating token, listings,
+//! monthly history, counter-derived days, balances, deleted servers.
+
+use std::path::Path;
+
+use base64::Engine;
+use httpmock::{Mock, MockServer};
+use serde_json::{Value, json};
+use usage_archiver::config::{self, Config};
+use usage_archiver::store::runs::RunStatus;
+
+use crate::common::*;
+
+const USER: &str = "ops@example.com";
+const PASSWORD: &str = "hostens-pw-9d2f-SECRET";
+const SEED: &str = "seed-refresh-77a1-SECRET";
+
+fn basic_header() -> String {
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    format!("Basic {credentials}")
+}
+
+fn basic_auth() -> String {
+    format!("username = \"{USER}\"\npassword = \"{PASSWORD}\"")
+}
+
+fn token_auth(seed: &str) -> String {
+    format!("refresh_token = \"{seed}\"")
+}
+
+fn hostens_toml(base: &str, db: &Path, account: &str, keep_raw: &str) -> String {
+    format!(
+        "[archive]\ndatabase = {:?}\nkeep_raw = \"{keep_raw}\"\n\n[http]\nmax_retries = 1\nbackoff_initial_ms = 1\n\n\
+         [[hostens]]\nname = \"main\"\nbase_url = \"{base}\"\nallow_insecure_http = true\n{account}\n",
+        db.display().to_string()
+    )
+}
+
+fn hostens_config(server: &MockServer, db: &Path, account: &str) -> Config {
+    let text = hostens_toml(&server.base_url(), db, account, "errors");
+    config::parse(&text, Path::new("t.toml")).unwrap().config
+}
+
+/// Mocks `GET path` answering `body`, for requests carrying `auth` (any when `None`).
+async fn get<'a>(
+    server: &'a MockServer,
+    path: &str,
+    auth: Option<&str>,
+    status: u16,
+    body: impl Into<String>,
+) -> Mock<'a> {
+    let body = body.into();
+    server
+        .mock_async(|when, then| {
+            let when = when.method("GET").path(path);
+            if let Some(auth) = auth {
+                when.header("authorization", auth);
+            }
+            then.status(status).body(body);
+        })
+        .await
+}
+
+/// The documented server details with other counter values, in the bandwidth unit.
+fn details(bw_in: f64, bw_out: f64) -> String {
+    let mut v: Value =
+        serde_json::from_str(&fixture("hostens", "server_details__documented.json")).unwrap();
+    v["bw_in"] = json!(bw_in);
+    v["bw_out"] = json!(bw_out);
+    v.to_string()
+}
+
+/// A Basic-auth account with the documented server 113: listing, details, history and balance.
+async fn mock_basic_account<'a>(server: &'a MockServer, history: &str) -> Vec<Mock<'a>> {
+    let auth = basic_header();
+    vec![
+        get(
+            server,
+            "/balance",
+            Some(&auth),
+            200,
+            fixture("hostens", "balance__braces_fixed.json"),
+        )
+        .await,
+        get(
+            server,
+            "/server",
+            Some(&auth),
+            200,
+            fixture("hostens", "server__documented_single.json"),
+        )
+        .await,
+        get(
+            server,
+            "/server/113",
+            Some(&auth),
+            200,
+            fixture("hostens", "server_details__documented.json"),
+        )
+        .await,
+        get(
+            server,
+            "/server/113/history",
+            Some(&auth),
+            200,
+            fixture("hostens", history),
+        )
+        .await,
+    ]
+}
+
+/// `(month, upload, download, total, is_final, source)` of a subject's reported months.
+fn months(db: &Path, subject: &str) -> Vec<(String, f64, f64, f64, bool, String)> {
+    let conn = open(db);
+    let mut stmt = conn
+        .prepare(
+            "SELECT month, upload_mb, download_mb, total_mb, is_final, source FROM usage_monthly \
+             WHERE provider = 'hostens' AND subject = ?1 AND source = 'reported' ORDER BY month",
+        )
+        .unwrap();
+    stmt.query_map([subject], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn text(db: &Path, sql: &str) -> String {
+    open(db).query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Whether any archive file (db, WAL) contains `needle`.
+fn archive_contains(db: &Path, needle: &str) -> bool {
+    let wal = db.with_extension("db-wal");
+    [db.to_path_buf(), wal].iter().any(|file| {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    })
+}
+
+/// Basic auth on every request; the documented listing (one object), details and history; months
+/// and quota go to the archive, the impossible rows do not; balances arrive as strings.
+#[tokio::test]
+async fn basic_auth_archives_months_balances_and_a_counter_snapshot() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    let mocks = mock_basic_account(&server, "history__with_months.json").await;
+    let config = hostens_config(&server, &dir.db(), &basic_auth());
+    let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    for mock in &mocks {
+        mock.assert_calls_async(1).await;
+    }
+    assert_eq!(
+        months(&dir.db(), "113"),
+        [
+            (
+                "2026-09".into(),
+                250.5,
+                1000.0,
+                1250.5,
+                true,
+                "reported".into()
+            ),
+            (
+                "2026-10".into(),
+                500.0,
+                2000.0,
+                2500.0,
+                true,
+                "reported".into()
+            ),
+        ],
+        "bw_in is download, bw_out upload; year 0 / month 0 and month 13 are skipped"
+    );
+    assert_eq!(
+        count(
+            &dir.db(),
+            "SELECT count(*) FROM month_usage WHERE month NOT LIKE '2026-%'"
+        ),
+        0
+    );
+    assert_eq!(
+        text(
+            &dir.db(),
+            "SELECT quota_usage || '/' || quota_limit || ' ' || inode_usage || '/' || inode_limit \
+             FROM hostens_monthly WHERE server_id = '113' AND month = '2026-10'"
+        ),
+        "6100.0/46566.0 75000.0/51351.0"
+    );
+    assert_eq!(
+        text(
+            &dir.db(),
+            "SELECT group_concat(metric || '=' || value || ' ' || unit, ', ') FROM \
+             (SELECT * FROM balance_snapshots WHERE provider = 'hostens' ORDER BY metric)"
+        ),
+        "acc_balance=123456.55 USD, acc_credit=0.0 USD"
+    );
+    assert_eq!(
+        text(
+            &dir.db(),
+            "SELECT disk_usage || ' ' || ram_used || ' ' || bw_in FROM hostens_server_history \
+             WHERE server_id = '113' AND day = '2026-11-05'"
+        ),
+        "176 36 84"
+    );
+    assert_eq!(
+        day_rows(&dir.db(), "113"),
+        [("2026-11-05".into(), Some(0.0), Some(0.0), 0.0, false)],
+        "one snapshot so far: today is open"
+    );
+    assert!(!archive_contains(&dir.db(), PASSWORD));
+}
+
+/// The document's history holds only its junk row: nothing is stored, the run is fine.
+#[tokio::test]
+async fn documented_history_junk_row_is_skipped() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    mock_basic_account(&server, "history__documented.json").await;
+    let config = hostens_config(&server, &dir.db(), &basic_auth());
+    let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM month_usage"), 0);
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM month_resources"), 0);
+}
+
+/// An array listing (ids as numbers or strings), details with numbers as strings, and GB figures.
+#[tokio::test]
+async fn array_listing_string_numbers_and_gigabytes() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    let auth = basic_header();
+    get(
+        &server,
+        "/balance",
+        Some(&auth),
+        200,
+        fixture("hostens", "balance__braces_fixed.json"),
+    )
+    .await;
+    get(
+        &server,
+        "/server",
+        Some(&auth),
+        200,
+        fixture("hostens", "server__array.json"),
+    )
+    .await;
+    for id in ["113", "114"] {
+        get(
+            &server,
+            &format!("/server/{id}"),
+            Some(&auth),
+            200,
+            fixture("hostens", "server_details__numbers_as_strings.json"),
+        )
+        .await;
+        get(
+            &server,
+            &format!("/server/{id}/history"),
+            Some(&auth),
+            200,
+            fixture("hostens", "history__with_months.json"),
+        )
+        .await;
+    }
+    let account = format!("{}\nbandwidth_unit = \"GB\"", basic_auth());
+    let config = hostens_config(&server, &dir.db(), &account);
+    let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    assert_eq!(report.totals.subjects_ok, 2);
+    let m = months(&dir.db(), "114");
+    assert_eq!(m[0].2, 1000.0 * 1024.0, "GB converted to MB");
+    assert_eq!(
+        open(&dir.db())
+            .query_row(
+                "SELECT value_mb FROM counter_snapshot WHERE subject = '113' AND counter = 'download' AND slot = 'first'",
+                [],
+                |r| r.get::<_, f64>(0)
+            )
+            .unwrap(),
+        84.0 * 1024.0,
+        "the string \"84\" read as 84 GB"
+    );
+}
+
+/// Derived days over several snapshots a day, a counter reset at the month boundary, and a day
+/// without snapshots that stays a gap.
+#[tokio::test]
+async fn counter_reset_across_a_month_boundary_and_derived_days() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    let auth = basic_header();
+    get(
+        &server,
+        "/balance",
+        Some(&auth),
+        200,
+        fixture("hostens", "balance__braces_fixed.json"),
+    )
+    .await;
+    get(
+        &server,
+        "/server",
+        Some(&auth),
+        200,
+        fixture("hostens", "server__documented_single.json"),
+    )
+    .await;
+    get(&server, "/server/113/history", Some(&auth), 200, "[]").await;
+    let config = hostens_config(&server, &dir.db(), &basic_auth());
+    let snapshots = [
+        ("2026-10-30T00:30:00Z", 1000.0, 100.0),
+        ("2026-10-30T12:00:00Z", 1400.0, 150.0),
+        ("2026-10-30T23:30:00Z", 1900.0, 180.0),
+        ("2026-10-31T00:30:00Z", 2000.0, 200.0),
+        ("2026-10-31T23:00:00Z", 2600.0, 260.0),
+        // The billing period starts: both counters are reset.
+        ("2026-11-01T00:20:00Z", 30.0, 5.0),
+        ("2026-11-01T12:00:00Z", 330.0, 55.0),
+        // No snapshot at all on 2026-11-02.
+        ("2026-11-03T00:10:00Z", 900.0, 90.0),
+    ];
+    for (when, bw_in, bw_out) in snapshots {
+        let mut mock = get(
+            &server,
+            "/server/113",
+            Some(&auth),
+            200,
+            details(bw_in, bw_out),
+        )
+        .await;
+        let report = sync_at(&config, at(when)).await;
+        assert_eq!(report.status, RunStatus::Ok, "{when}: {:?}", report.errors);
+        mock.delete_async().await;
+    }
+    assert_eq!(
+        day_rows(&dir.db(), "113"),
+        [
+            ("2026-10-30".into(), Some(100.0), Some(1000.0), 1100.0, true),
+            // 600 and 60 before the reset, plus the new values counted from zero.
+            ("2026-10-31".into(), Some(65.0), Some(630.0), 695.0, true),
+            // Its end is unknown: no snapshot on 11-02, so it stays provisional.
+            ("2026-11-01".into(), Some(50.0), Some(300.0), 350.0, false),
+            ("2026-11-03".into(), Some(0.0), Some(0.0), 0.0, false),
+        ]
+    );
+    assert_eq!(
+        count(
+            &dir.db(),
+            "SELECT count(*) FROM usage_daily WHERE derived = 0 OR total_mb < 0"
+        ),
+        0
+    );
+}
+
+/// Token flow: the seed is traded once, the rotated pair is stored, the next run (a new
+/// provider) reuses the stored access token, and a 401 then refreshes with the stored refresh
+/// token, once, and retries.
+#[tokio::test]
+async fn token_rotation_persists_across_runs_and_401_refreshes_once() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    let first: Value = serde_json::from_str(&fixture("hostens", "token__ok.json")).unwrap();
+    let (a1, r1) = (
+        first["token"].as_str().unwrap(),
+        first["refresh"].as_str().unwrap(),
+    );
+    let seed_exchange = server
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path("/token")
+                .json_body(json!({"refresh_token": SEED}));
+            then.status(200).body(fixture("hostens", "token__ok.json"));
+        })
+        .await;
+    let bearer1 = format!("Bearer {a1}");
+    let mut served = vec![
+        get(
+            &server,
+            "/balance",
+            Some(&bearer1),
+            200,
+            fixture("hostens", "balance__braces_fixed.json"),
+        )
+        .await,
+        get(
+            &server,
+            "/server",
+            Some(&bearer1),
+            200,
+            fixture("hostens", "server__documented_single.json"),
+        )
+        .await,
+        get(
+            &server,
+            "/server/113",
+            Some(&bearer1),
+            200,
+            details(100.0, 10.0),
+        )
+        .await,
+        get(&server, "/server/113/history", Some(&bearer1), 200, "[]").await,
+    ];
+    let config = hostens_config(&server, &dir.db(), &token_auth(SEED));
+
+    let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    seed_exchange.assert_calls_async(1).await;
+    let stored = |column: &str| {
+        text(
+            &dir.db(),
+            &format!(
+                "SELECT {column} FROM auth_token WHERE provider = 'hostens' AND account = 'main'"
+            ),
+        )
+    };
+    assert_eq!(stored("refresh_token"), r1);
+    assert_eq!(stored("access_token"), a1);
+    assert_eq!(stored("seed"), SEED);
+
+    // A second run loads the pair: the stored access token still works, no refresh.
+    let report = sync_at(&config, at("2026-11-05T11:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    seed_exchange.assert_calls_async(1).await;
+
+    // The access token expires: every request with it gets 401.
+    for mock in &mut served {
+        mock.delete_async().await;
+    }
+    for path in ["/balance", "/server", "/server/113", "/server/113/history"] {
+        get(
+            &server,
+            path,
+            Some(&bearer1),
+            401,
+            r#"{"error":["invalid_token"]}"#,
+        )
+        .await;
+    }
+    let second_exchange = server
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path("/token")
+                .json_body(json!({"refresh_token": r1}));
+            then.status(200)
+                .json_body(json!({"token": "access-2-SECRET", "refresh": "refresh-2-SECRET"}));
+        })
+        .await;
+    let bearer2 = "Bearer access-2-SECRET";
+    let retried = get(
+        &server,
+        "/balance",
+        Some(bearer2),
+        200,
+        fixture("hostens", "balance__braces_fixed.json"),
+    )
+    .await;
+    get(
+        &server,
+        "/server",
+        Some(bearer2),
+        200,
+        fixture("hostens", "server__documented_single.json"),
+    )
+    .await;
+    get(
+        &server,
+        "/server/113",
+        Some(bearer2),
+        200,
+        details(150.0, 15.0),
+    )
+    .await;
+    get(&server, "/server/113/history", Some(bearer2), 200, "[]").await;
+
+    let report = sync_at(&config, at("2026-11-05T12:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    second_exchange.assert_calls_async(1).await;
+    seed_exchange.assert_calls_async(1).await;
+    retried.assert_calls_async(1).await;
+    assert_eq!(stored("refresh_token"), "refresh-2-SECRET");
+    assert_eq!(stored("access_token"), "access-2-SECRET");
+    assert_eq!(
+        day_rows(&dir.db(), "113"),
+        [("2026-11-05".into(), Some(5.0), Some(50.0), 55.0, false)]
+    );
+    // Tokens live in auth_token only: never in raw bodies, errors or runs.
+    for secret in [SEED, r1, "refresh-2-SECRET", "access-2-SECRET"] {
+        assert_eq!(
+            count(
+                &dir.db(),
+                &format!(
+                    "SELECT count(*) FROM raw_response WHERE instr(CAST(body AS TEXT), '{secret}') > 0"
+                )
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                &dir.db(),
+                &format!("SELECT count(*) FROM sync_error WHERE instr(error, '{secret}') > 0")
+            ),
+            0
+        );
+    }
+}
+
+/// A new refresh_token in the config starts a new chain instead of using the stored one.
+#[tokio::test]
+async fn a_new_seed_in_the_config_wins() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    let exchange = |seed: &'static str, n: u32| {
+        let server = &server;
+        async move {
+            server
+                .mock_async(|when, then| {
+                    when.method("POST")
+                        .path("/token")
+                        .json_body(json!({"refresh_token": seed}));
+                    then.status(200).json_body(
+                        json!({"token": format!("access-{n}"), "refresh": format!("refresh-{n}")}),
+                    );
+                })
+                .await
+        }
+    };
+    let old = exchange("old-seed", 1).await;
+    let new = exchange("new-seed", 2).await;
+    for n in 1..=2 {
+        let bearer = format!("Bearer access-{n}");
+        get(
+            &server,
+            "/balance",
+            Some(&bearer),
+            200,
+            fixture("hostens", "balance__braces_fixed.json"),
+        )
+        .await;
+        get(&server, "/server", Some(&bearer), 200, "[]").await;
+    }
+    let report = sync_at(
+        &hostens_config(&server, &dir.db(), &token_auth("old-seed")),
+        at("2026-11-05T10:00:00Z"),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    let report = sync_at(
+        &hostens_config(&server, &dir.db(), &token_auth("new-seed")),
+        at("2026-11-05T11:00:00Z"),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    old.assert_calls_async(1).await;
+    new.assert_calls_async(1).await;
+    assert_eq!(
+        text(&dir.db(), "SELECT refresh_token FROM auth_token"),
+        "refresh-2"
+    );
+}
+
+/// A refused refresh token stops the account's run with a message that says what to do.
+#[tokio::test]
+async fn refused_refresh_token_is_reported_as_rejected() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    server
+        .mock_async(|when, then| {
+            when.method("POST").path("/token");
+            then.status(401)
+                .body(r#"{"error":["invalid_refresh_token"]}"#);
+        })
+        .await;
+    let config = hostens_config(&server, &dir.db(), &token_auth(SEED));
+    let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    let error = &report.errors[0];
+    assert!(
+        error.contains("credentials rejected: invalid_refresh_token"),
+        "{error}"
+    );
+    assert!(
+        error.contains("put a new `refresh_token` in daemon.toml"),
+        "{error}"
+    );
+    assert!(!error.contains(SEED), "{error}");
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM auth_token"), 0);
+}
+
+/// A server that disappears: 404 is recorded as gone, its archived rows stay, the run is ok.
+#[tokio::test]
+async fn deleted_server_keeps_its_archived_rows() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    let mut mocks = mock_basic_account(&server, "history__with_months.json").await;
+    let config = hostens_config(&server, &dir.db(), &basic_auth());
+    sync_at(&config, at("2026-11-05T10:00:00Z")).await;
+    let before = (
+        count(
+            &dir.db(),
+            "SELECT count(*) FROM usage_monthly WHERE source = 'reported'",
+        ),
+        count(&dir.db(), "SELECT count(*) FROM usage_daily"),
+    );
+    assert_eq!(before, (2, 1));
+    for mock in mocks.iter_mut().skip(1) {
+        mock.delete_async().await;
+    }
+    let auth = basic_header();
+    get(&server, "/server", Some(&auth), 200, "[]").await;
+    get(
+        &server,
+        "/server/113",
+        Some(&auth),
+        404,
+        r#"{"error":["Server not found"]}"#,
+    )
+    .await;
+    let report = sync_at(&config, at("2026-11-05T11:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    assert_eq!(
+        (
+            count(
+                &dir.db(),
+                "SELECT count(*) FROM usage_monthly WHERE source = 'reported'"
+            ),
+            count(&dir.db(), "SELECT count(*) FROM usage_daily"),
+        ),
+        before
+    );
+    assert_eq!(
+        text(
+            &dir.db(),
+            "SELECT error FROM sync_error ORDER BY rowid DESC LIMIT 1"
+        ),
+        "gone, not found at the provider: Server not found"
+    );
+}
+
+/// The document's balance example is not JSON: a clear error, the body kept, the servers still synced.
+#[tokio::test]
+async fn documented_balance_is_malformed_and_kept_raw() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    let auth = basic_header();
+    get(
+        &server,
+        "/balance",
+        Some(&auth),
+        200,
+        fixture("hostens", "balance__documented.json"),
+    )
+    .await;
+    get(
+        &server,
+        "/server",
+        Some(&auth),
+        200,
+        fixture("hostens", "server__documented_single.json"),
+    )
+    .await;
+    get(
+        &server,
+        "/server/113",
+        Some(&auth),
+        200,
+        fixture("hostens", "server_details__documented.json"),
+    )
+    .await;
+    get(&server, "/server/113/history", Some(&auth), 200, "[]").await;
+    let config = hostens_config(&server, &dir.db(), &basic_auth());
+    let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Partial);
+    assert!(
+        report.errors[0].starts_with("balance: malformed response: invalid JSON"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(
+        count(&dir.db(), "SELECT count(*) FROM balance_snapshots"),
+        0
+    );
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM usage_daily"), 1);
+    assert_eq!(
+        text(
+            &dir.db(),
+            "SELECT CAST(body AS TEXT) FROM raw_response WHERE endpoint = 'balance'"
+        ),
+        fixture("hostens", "balance__documented.json")
+    );
+}
+
+/// Config mistakes name the key: both auth modes, neither, a bad unit.
+#[test]
+fn config_errors_name_the_key() {
+    let err = |account: &str| {
+        let text = hostens_toml(
+            "https://billing.example",
+            Path::new("a.db"),
+            account,
+            "errors",
+        );
+        config::parse(&text, Path::new("t.toml"))
+            .unwrap_err()
+            .to_string()
+    };
+    let both = err(&format!("{}\n{}", basic_auth(), token_auth(SEED)));
+    assert!(
+        both.contains("`hostens.refresh_token`") && both.contains("not both"),
+        "{both}"
+    );
+    let neither = err("");
+    assert!(neither.contains("no credentials"), "{neither}");
+    let unit = err(&format!("{}\nbandwidth_unit = \"TB\"", basic_auth()));
+    assert!(
+        unit.contains("`hostens.bandwidth_unit`") && unit.contains("\"MB\" or \"GB\""),
+        "{unit}"
+    );
+    let no_user = err(&format!("password = \"{PASSWORD}\""));
+    assert!(no_user.contains("needs a `username`"), "{no_user}");
+    for e in [both, neither, unit, no_user] {
+        assert!(!e.contains(PASSWORD) && !e.contains(SEED), "{e}");
+    }
+}
+
+/// A rotated token that cannot be stored is never used: the request fails instead.
+#[tokio::test]
+async fn a_rotated_token_is_used_only_once_stored() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    let exchange = server
+        .mock_async(|when, then| {
+            when.method("POST").path("/token");
+            then.status(200).body(fixture("hostens", "token__ok.json"));
+        })
+        .await;
+    let balance = get(
+        &server,
+        "/balance",
+        None,
+        200,
+        fixture("hostens", "balance__braces_fixed.json"),
+    )
+    .await;
+    let config = hostens_config(&server, &dir.db(), &token_auth(SEED));
+    let http = usage_archiver::http::HttpClient::new(&config.http).unwrap();
+    // NoVault refuses every save, as an archive that cannot be written would.
+    let provider = usage_archiver::providers::build(
+        &config.accounts[0],
+        &http,
+        std::sync::Arc::new(usage_archiver::providers::NoVault),
+    );
+    let err = provider.fetch_balance().await.unwrap_err().to_string();
+    assert!(
+        err.contains("cannot keep the rotated refresh token in the archive"),
+        "{err}"
+    );
+    exchange.assert_calls_async(1).await;
+    balance.assert_calls_async(0).await;
+}
