@@ -332,7 +332,7 @@ async fn counter_reset_across_a_month_boundary_and_derived_days() {
         ("2026-11-03T00:10:00Z", 900.0, 90.0),
     ];
     for (when, bw_in, bw_out) in snapshots {
-        let mut mock = get(
+        let mock = get(
             &server,
             "/server/113",
             Some(&auth),
