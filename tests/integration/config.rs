@@ -24,7 +24,12 @@ fn shipped_daemon_toml_parses() {
     let labels: Vec<String> = config.accounts.iter().map(|a| a.label()).collect();
     assert_eq!(
         labels,
-        ["hydraproxy/main", "infiniteproxies/main", "proxyshard/main"]
+        [
+            "hydraproxy/main",
+            "infiniteproxies/main",
+            "hostens/main",
+            "proxyshard/main"
+        ]
     );
     assert_eq!(
         config.accounts[0].base_url,
