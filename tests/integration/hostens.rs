@@ -769,3 +769,85 @@ async fn a_rotated_token_is_used_only_once_stored() {
     exchange.assert_calls_async(1).await;
     balance.assert_calls_async(0).await;
 }
+
+/// Several requests refused at once share one refresh: the refresh token is spent only once.
+#[tokio::test]
+async fn concurrent_401s_refresh_once() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    let first: Value = serde_json::from_str(&fixture("hostens", "token__ok.json")).unwrap();
+    let (a1, r1) = (
+        first["token"].as_str().unwrap(),
+        first["refresh"].as_str().unwrap(),
+    );
+    server
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path("/token")
+                .json_body(json!({"refresh_token": SEED}));
+            then.status(200).body(fixture("hostens", "token__ok.json"));
+        })
+        .await;
+    let second = server
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path("/token")
+                .json_body(json!({"refresh_token": r1}));
+            then.status(200)
+                .json_body(json!({"token": "access-2", "refresh": "refresh-2"}));
+        })
+        .await;
+    let (bearer1, bearer2) = (format!("Bearer {a1}"), "Bearer access-2");
+    get(
+        &server,
+        "/balance",
+        Some(&bearer1),
+        200,
+        fixture("hostens", "balance__braces_fixed.json"),
+    )
+    .await;
+    get(
+        &server,
+        "/server",
+        Some(&bearer1),
+        200,
+        fixture("hostens", "server__array.json"),
+    )
+    .await;
+    for id in ["113", "114"] {
+        // The access token expires just as the servers are fetched, all at once.
+        get(
+            &server,
+            &format!("/server/{id}"),
+            Some(&bearer1),
+            401,
+            r#"{"error":["invalid_token"]}"#,
+        )
+        .await;
+        get(
+            &server,
+            &format!("/server/{id}"),
+            Some(bearer2),
+            200,
+            details(10.0, 1.0),
+        )
+        .await;
+        get(
+            &server,
+            &format!("/server/{id}/history"),
+            Some(bearer2),
+            200,
+            "[]",
+        )
+        .await;
+    }
+    let config = hostens_config(&server, &dir.db(), &token_auth(SEED));
+    let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    assert_eq!(report.totals.subjects_ok, 2);
+    second.assert_calls_async(1).await;
+    assert_eq!(
+        text(&dir.db(), "SELECT refresh_token FROM auth_token"),
+        "refresh-2"
+    );
+}
