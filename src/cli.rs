@@ -37,7 +37,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Print usage totals from the archive.
     #[command(
-        after_help = "Example:\n  usage-archiver report --by day --provider hydraproxy --from 2026-11-01"
+        after_help = "Examples:\n  usage-archiver report --by day --provider hydraproxy --from 2026-11-01\n  usage-archiver report --by month --per-subject --format csv > usage.csv"
     )]
     Report(ReportArgs),
     /// Validate the config file, and with --online that the credentials work.
@@ -89,6 +89,9 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Judge as of this instant instead of now (RFC 3339; for tests and golden outputs).
+    #[arg(long, hide = true, value_name = "RFC3339")]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Output format of `report`.
@@ -126,6 +129,9 @@ pub struct ReportArgs {
     /// Last day included (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub to: Option<chrono::NaiveDate>,
+    /// One row per subject (order, customer, server, …) instead of per account.
+    #[arg(long)]
+    pub per_subject: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,

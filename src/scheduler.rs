@@ -40,6 +40,7 @@ pub struct Runner {
     cancel: CancellationToken,
     tracker: TaskTracker,
     on_finish: Box<dyn Fn(&RunReport) + Send + Sync>,
+    metrics_textfile: Option<std::path::PathBuf>,
 }
 
 impl Runner {
@@ -65,7 +66,15 @@ impl Runner {
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
             on_finish,
+            metrics_textfile: None,
         }
+    }
+
+    /// Rewrites the metrics file at `path` after every run.
+    #[must_use]
+    pub fn with_metrics(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.metrics_textfile = path;
+        self
     }
 
     /// Starts a run of account `index` unless one is running or shutdown began.
@@ -93,6 +102,9 @@ impl Runner {
             match sync::run_account(&slot.account, provider, &this.store, &this.options, &this.cancel).await {
                 Ok(report) => (this.on_finish)(&report),
                 Err(err) => tracing::error!(account = %label, error = %err, "Run could not be recorded in the archive"),
+            }
+            if let Some(path) = &this.metrics_textfile {
+                crate::metrics::update(&this.store, path).await;
             }
         });
         true

@@ -43,12 +43,15 @@ pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
             (a.clone(), crate::providers::build(a, &http, vault))
         })
         .collect();
-    let runner = Arc::new(Runner::new(
-        accounts,
-        store,
-        SyncOptions::new(config.archive.keep_raw),
-        Box::new(notify_run),
-    ));
+    let runner = Arc::new(
+        Runner::new(
+            accounts,
+            store,
+            SyncOptions::new(config.archive.keep_raw),
+            Box::new(notify_run),
+        )
+        .with_metrics(config.archive.metrics_textfile.clone()),
+    );
     let mut scheduler = JobScheduler::new()
         .await
         .context("cannot create the scheduler")?;

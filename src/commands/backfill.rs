@@ -64,6 +64,9 @@ pub(super) async fn backfill(
         async move { sync::run_account(account, provider, &store, &options, cancel).await }
     });
     let results = futures_util::future::join_all(runs).await;
+    if let Some(path) = &config.archive.metrics_textfile {
+        crate::metrics::update(&store, path).await;
+    }
     Ok(results.into_iter().collect::<Result<_, _>>()?)
 }
 

@@ -87,17 +87,19 @@ pub(super) async fn execute(args: DemoArgs) -> anyhow::Result<u8> {
     super::status::execute(StatusArgs {
         paths: paths.clone(),
         json: false,
+        now: None,
     })
     .await?;
     println!();
     super::report::execute(ReportArgs {
         paths,
-        by: crate::store::query::Period::Day,
+        by: crate::store::query::Period::Month,
         provider: None,
         account: None,
         subject: None,
         from: None,
         to: None,
+        per_subject: false,
         format: crate::cli::ReportFormat::Table,
     })
     .await?;

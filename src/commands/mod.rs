@@ -87,8 +87,13 @@ pub(crate) fn format_mb(mb: f64) -> String {
     format!("{}{grouped}.{frac}", if mb < 0.0 { "-" } else { "" })
 }
 
-/// Prints rows as left-aligned columns, the first row being the header.
+/// Prints rows as aligned columns, the first row being the header.
 pub(crate) fn print_table(rows: &[Vec<String>]) {
+    print!("{}", render_table(rows));
+}
+
+/// Rows as columns, the first row being the header; numeric columns are right-aligned.
+pub(crate) fn render_table(rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
         .map(|i| {
             rows.iter()
@@ -97,14 +102,39 @@ pub(crate) fn print_table(rows: &[Vec<String>]) {
                 .unwrap_or(0)
         })
         .collect();
+    // A column is numeric when every body cell is a number, "-" or empty.
+    let numeric: Vec<bool> = (0..widths.len())
+        .map(|i| {
+            rows.iter()
+                .skip(1)
+                .filter_map(|r| r.get(i))
+                .any(|c| !c.is_empty() && c != "-")
+                && rows.iter().skip(1).filter_map(|r| r.get(i)).all(|c| {
+                    c.is_empty()
+                        || c == "-"
+                        || c.chars()
+                            .all(|ch| ch.is_ascii_digit() || ",./-".contains(ch))
+                })
+        })
+        .collect();
+    let mut out = String::new();
     for row in rows {
         let line: Vec<String> = row
             .iter()
             .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
+            .zip(&numeric)
+            .map(|((cell, w), right)| {
+                if *right {
+                    format!("{cell:>w$}")
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
     }
+    out
 }
 
 #[cfg(test)]

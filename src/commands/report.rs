@@ -3,7 +3,7 @@
 use super::{EXIT_OK, database_path, format_mb, load_optional_config};
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::store::Store;
-use crate::store::query::{self, ReportFilter, ReportRow};
+use crate::store::query::{self, Period, ReportFilter, ReportRow};
 
 pub(super) async fn execute(args: ReportArgs) -> anyhow::Result<u8> {
     let config = load_optional_config(&args.paths)?;
@@ -16,80 +16,108 @@ pub(super) async fn execute(args: ReportArgs) -> anyhow::Result<u8> {
         subject: args.subject,
         from: day(args.from),
         to: day(args.to),
+        per_subject: args.per_subject,
     };
     let store = Store::open_read_only(&path)?;
     let rows = store.with_conn(|c| query::load_report(c, &filter))?;
     match args.format {
-        ReportFormat::Table => print_table(&rows),
-        ReportFormat::Csv => print!("{}", to_csv(&rows)),
+        ReportFormat::Table => print!("{}", render_table(&rows, &filter)),
+        ReportFormat::Csv => print!("{}", to_csv(&rows, filter.per_subject)),
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
     }
     Ok(EXIT_OK)
 }
 
-fn print_table(rows: &[ReportRow]) {
+/// Width of the daily bar column, in characters.
+const BAR_WIDTH: usize = 20;
+
+/// `value` as a bar of eighth-blocks, `max` filling [`BAR_WIDTH`].
+fn bar(value: f64, max: f64) -> String {
+    const PARTS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
+    if max <= 0.0 || value <= 0.0 {
+        return String::new();
+    }
+    let eighths = ((value / max) * (BAR_WIDTH * 8) as f64).round() as usize;
+    let eighths = eighths.max(1);
+    format!("{}{}", "█".repeat(eighths / 8), PARTS[eighths % 8])
+}
+
+/// The report as an aligned table with a totals row; the daily view gets a bar per row.
+pub(crate) fn render_table(rows: &[ReportRow], filter: &ReportFilter) -> String {
     if rows.is_empty() {
-        println!("No usage in the archive matches these filters.");
-        return;
+        return "No usage in the archive matches these filters.\n".to_owned();
     }
     let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), format_mb);
-    let mut table = vec![
-        [
-            "period",
-            "provider",
-            "account",
-            "subjects",
-            "upload MB",
-            "download MB",
-            "total MB",
-            "final",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+    let bars = filter.by == Period::Day;
+    let max = rows.iter().map(|r| r.total_mb).fold(0.0, f64::max);
+    let mut header = vec!["period", "provider", "account"];
+    if filter.per_subject {
+        header.push("subject");
+    }
+    header.extend(["subjects", "upload MB", "download MB", "total MB", "final"]);
+    if bars {
+        header.push("");
+    }
+    let mut table = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     for r in rows {
-        table.push(vec![
-            r.period.clone(),
-            r.provider.clone(),
-            r.account.clone(),
+        let mut line = vec![r.period.clone(), r.provider.clone(), r.account.clone()];
+        if filter.per_subject {
+            line.push(r.subject.clone().unwrap_or_default());
+        }
+        line.extend([
             r.subjects.to_string(),
             opt(r.upload_mb),
             opt(r.download_mb),
             format_mb(r.total_mb),
             if r.is_final { "yes" } else { "no" }.to_owned(),
         ]);
+        if bars {
+            line.push(bar(r.total_mb, max));
+        }
+        table.push(line);
     }
-    let total: f64 = rows.iter().map(|r| r.total_mb).sum();
-    table.push(vec![
-        "total".into(),
+    let sum = |f: fn(&ReportRow) -> Option<f64>| -> Option<f64> {
+        rows.iter().map(f).sum::<Option<f64>>()
+    };
+    let mut total = vec!["total".to_owned(), String::new(), String::new()];
+    if filter.per_subject {
+        total.push(String::new());
+    }
+    total.extend([
         String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        format_mb(total),
+        opt(sum(|r| r.upload_mb)),
+        opt(sum(|r| r.download_mb)),
+        format_mb(rows.iter().map(|r| r.total_mb).sum()),
         String::new(),
     ]);
-    super::print_table(&table);
+    table.push(total);
+    super::render_table(&table)
 }
 
-/// RFC 4180 CSV with a header row.
-pub(crate) fn to_csv(rows: &[ReportRow]) -> String {
-    let mut out = String::from(
-        "period,provider,account,subjects,upload_mb,download_mb,total_mb,is_final\r\n",
-    );
+/// RFC 4180 CSV with a header row; numbers unformatted, empty where unknown.
+pub(crate) fn to_csv(rows: &[ReportRow], per_subject: bool) -> String {
+    let mut out = String::from("period,provider,account,");
+    if per_subject {
+        out.push_str("subject,");
+    }
+    out.push_str("subjects,upload_mb,download_mb,total_mb,is_final\r\n");
     let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     for r in rows {
-        let fields = [
+        let mut fields = vec![
             csv_field(&r.period),
             csv_field(&r.provider),
             csv_field(&r.account),
+        ];
+        if per_subject {
+            fields.push(csv_field(r.subject.as_deref().unwrap_or_default()));
+        }
+        fields.extend([
             r.subjects.to_string(),
             num(r.upload_mb),
             num(r.download_mb),
             r.total_mb.to_string(),
             u8::from(r.is_final).to_string(),
-        ];
+        ]);
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
     }
@@ -107,6 +135,14 @@ fn csv_field(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bars_scale_to_the_largest_row() {
+        assert_eq!(bar(10.0, 10.0), "█".repeat(BAR_WIDTH));
+        assert_eq!(bar(5.0, 10.0), "█".repeat(BAR_WIDTH / 2));
+        assert_eq!(bar(0.0, 10.0), "");
+        assert_eq!(bar(0.001, 10.0), "▏", "a tiny day still shows");
+    }
 
     #[test]
     fn csv_quotes_commas_and_quotes() {

@@ -38,7 +38,7 @@ pub(crate) struct AccountHealth {
 pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
     let config = load_optional_config(&args.paths)?;
     let path = database_path(&args.paths, config.as_ref());
-    let now = Utc::now();
+    let now = args.now.unwrap_or_else(Utc::now);
     let healths = match load_healths(&path, config.as_ref(), now) {
         Ok(h) => h,
         Err(err) => {
@@ -55,7 +55,7 @@ pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
             }))?
         );
     } else {
-        print_table(&path, &healths, now);
+        print!("{}", render_table(&path, &healths, now));
     }
     let degraded = healths.iter().any(|h| h.health != "healthy");
     Ok(if degraded { EXIT_DEGRADED } else { EXIT_OK })
@@ -145,7 +145,7 @@ fn assess(
     let next_run_at = schedule
         .as_ref()
         .and_then(|s| s.next_after(now))
-        .map(|t| t.to_rfc3339());
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let last_success = status
         .last_success_at
         .as_deref()
@@ -158,7 +158,8 @@ fn assess(
         _ if lost_days > 0 => (
             "degraded",
             Some(format!(
-                "{lost_days} days lost (no longer kept by the provider); `status --json` lists them"
+                "{lost_days} {} lost (no longer kept by the provider); `status --json` lists them",
+                if lost_days == 1 { "day" } else { "days" }
             )),
         ),
         (Some(t), Some(s)) if now - t > s.interval(now) * 2 => (
@@ -192,21 +193,77 @@ fn ago(d: chrono::TimeDelta) -> String {
     }
 }
 
-fn print_table(path: &std::path::Path, healths: &[AccountHealth], now: DateTime<Utc>) {
-    println!("Archive: {}", path.display());
-    if healths.is_empty() {
-        println!("No account has been synced into this archive yet.");
-        return;
+/// `2026-11-21T00:05:00Z` as `2026-11-21 00:05Z`; other text unchanged.
+fn short_time(t: &str) -> String {
+    DateTime::parse_from_rfc3339(t).map_or_else(
+        |_| t.to_owned(),
+        |t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%MZ").to_string(),
+    )
+}
+
+/// The first line of `text`, at most `max` characters (an ellipsis marks a cut).
+fn one_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    if line.chars().count() > max {
+        let cut: String = line.chars().take(max - 1).collect();
+        format!("{cut}…")
+    } else {
+        line.to_owned()
     }
+}
+
+/// The monitoring line: `OK`, `WARNING` (degraded, exit 1) with the accounts concerned.
+fn summary(healths: &[AccountHealth]) -> String {
+    let degraded: Vec<String> = healths
+        .iter()
+        .filter(|h| h.health != "healthy")
+        .map(|h| format!("{}/{}", h.status.provider, h.status.account))
+        .collect();
+    if degraded.is_empty() {
+        format!(
+            "OK: {} of {} accounts healthy",
+            healths.len(),
+            healths.len()
+        )
+    } else {
+        format!(
+            "WARNING: {} of {} accounts degraded: {}",
+            degraded.len(),
+            healths.len(),
+            degraded.join(", ")
+        )
+    }
+}
+
+/// The status table as printed: a monitoring line, one row per account, then the reasons.
+pub(crate) fn render_table(
+    path: &std::path::Path,
+    healths: &[AccountHealth],
+    now: DateTime<Utc>,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if healths.is_empty() {
+        let _ = writeln!(
+            out,
+            "WARNING: no account has been synced into this archive yet"
+        );
+        let _ = writeln!(out, "Archive: {}", path.display());
+        return out;
+    }
+    let _ = writeln!(out, "{}", summary(healths));
+    let _ = writeln!(out, "Archive: {}\n", path.display());
     let mut rows = vec![
         [
+            "provider",
             "account",
             "health",
             "last success",
             "last run",
             "subjects",
-            "day rows",
-            "gaps (recoverable/lost)",
+            "rows",
+            "gaps rec/lost",
+            "next run",
             "last error",
         ]
         .map(String::from)
@@ -216,39 +273,45 @@ fn print_table(path: &std::path::Path, healths: &[AccountHealth], now: DateTime<
         let s = &h.status;
         let success = s.last_success_at.as_deref().map_or_else(
             || "never".to_owned(),
-            |t| {
-                let ago = DateTime::parse_from_rfc3339(t).map(|t| ago(now - t.with_timezone(&Utc)));
-                format!("{t} ({} ago)", ago.unwrap_or_default())
+            |t| match DateTime::parse_from_rfc3339(t) {
+                Ok(at) => format!(
+                    "{}, {} ago",
+                    short_time(t),
+                    ago(now - at.with_timezone(&Utc))
+                ),
+                Err(_) => t.to_owned(),
             },
         );
-        let error: String = s
-            .last_error
-            .as_deref()
-            .unwrap_or("-")
-            .lines()
-            .next()
-            .unwrap_or("-")
-            .chars()
-            .take(80)
-            .collect();
         rows.push(vec![
-            format!("{}/{}", s.provider, s.account),
+            s.provider.clone(),
+            s.account.clone(),
             h.health.to_owned(),
             success,
             s.last_status.clone().unwrap_or_else(|| "-".to_owned()),
             s.subjects.to_string(),
             s.rows.to_string(),
             format!("{}/{}", h.recoverable_days, h.lost_days),
-            error,
+            h.next_run_at
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), short_time),
+            s.last_error
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), |e| one_line(e, 60)),
         ]);
     }
-    super::print_table(&rows);
-    for h in healths.iter().filter(|h| h.reason.is_some()) {
-        println!(
+    out.push_str(&super::render_table(&rows));
+    let reasons: Vec<&AccountHealth> = healths.iter().filter(|h| h.reason.is_some()).collect();
+    if !reasons.is_empty() {
+        out.push('\n');
+    }
+    for h in reasons {
+        let _ = writeln!(
+            out,
             "{}/{}: {}",
             h.status.provider,
             h.status.account,
             h.reason.as_deref().unwrap_or_default()
         );
     }
+    out
 }

@@ -75,6 +75,8 @@ pub struct ArchiveConfig {
     pub database: PathBuf,
     /// Which response bodies to keep.
     pub keep_raw: KeepRaw,
+    /// Prometheus text file rewritten after each run (node_exporter's textfile collector).
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 /// `[http]`, shared by every account.
@@ -339,6 +341,7 @@ impl Validator<'_> {
                 .database
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE)),
             keep_raw: raw.archive.keep_raw.unwrap_or_default(),
+            metrics_textfile: raw.archive.metrics_textfile,
         };
         let http = self.http(&raw.http)?;
         let mut accounts = Vec::new();

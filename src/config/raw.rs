@@ -33,6 +33,7 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawArchive {
     pub database: Option<PathBuf>,
     pub keep_raw: Option<super::KeepRaw>,
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 /// `[http]`.

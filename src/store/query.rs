@@ -120,6 +120,8 @@ pub struct ReportFilter {
     pub from: Option<String>,
     /// Last day included, `YYYY-MM-DD`.
     pub to: Option<String>,
+    /// One row per subject instead of per account.
+    pub per_subject: bool,
 }
 
 /// One line of a report.
@@ -131,6 +133,9 @@ pub struct ReportRow {
     pub provider: String,
     /// Account label.
     pub account: String,
+    /// The subject, when the report is per subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// Subjects with usage in the period.
     pub subjects: i64,
     /// Upload MB, where every row has it.
@@ -168,12 +173,17 @@ pub fn load_report(conn: &Connection, filter: &ReportFilter) -> Result<Vec<Repor
     } else {
         format!("WHERE {}", clauses.join(" AND "))
     };
+    let subject = if filter.per_subject {
+        "subject"
+    } else {
+        "NULL"
+    };
     let sql = format!(
-        "SELECT {period} AS period, provider, account, count(DISTINCT subject), \
-         CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END, \
-         CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END, \
-         sum(total_mb), min(is_final) FROM usage_daily {filter_sql} \
-         GROUP BY period, provider, account ORDER BY period, provider, account"
+        "SELECT {period} AS period, provider, account, {subject} AS subj, count(DISTINCT subject), \
+         CASE WHEN count(upload_mb) = count(*) THEN round(sum(upload_mb), 6) END, \
+         CASE WHEN count(download_mb) = count(*) THEN round(sum(download_mb), 6) END, \
+         round(sum(total_mb), 6), min(is_final) FROM usage_daily {filter_sql} \
+         GROUP BY period, provider, account, subj ORDER BY period, provider, account, subj"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
@@ -181,12 +191,56 @@ pub fn load_report(conn: &Connection, filter: &ReportFilter) -> Result<Vec<Repor
             period: r.get(0)?,
             provider: r.get(1)?,
             account: r.get(2)?,
-            subjects: r.get(3)?,
-            upload_mb: r.get(4)?,
-            download_mb: r.get(5)?,
-            total_mb: r.get(6)?,
-            is_final: r.get(7)?,
+            subject: r.get(3)?,
+            subjects: r.get(4)?,
+            upload_mb: r.get(5)?,
+            download_mb: r.get(6)?,
+            total_mb: r.get(7)?,
+            is_final: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The latest run of one account, for metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastRun {
+    /// `ok`, `partial`, `failed`, `interrupted` or `running`.
+    pub status: String,
+    /// Start, RFC 3339.
+    pub started_at: String,
+    /// End, RFC 3339; `None` while running.
+    pub finished_at: Option<String>,
+    /// Rows inserted plus rows updated.
+    pub rows_written: i64,
+    /// Errors recorded (subjects gone from the provider are not errors).
+    pub errors: i64,
+}
+
+/// The latest run of `provider/account`, if any.
+pub fn load_last_run(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+) -> Result<Option<LastRun>, StoreError> {
+    let found = conn.query_row(
+        "SELECT r.status, r.started_at, r.finished_at, r.rows_inserted + r.rows_updated, \
+         (SELECT count(*) FROM sync_error e WHERE e.run_id = r.id AND e.error NOT LIKE ?3) \
+         FROM sync_run r WHERE r.provider = ?1 AND r.account = ?2 ORDER BY r.id DESC LIMIT 1",
+        rusqlite::params![provider, account, format!("{}%", super::runs::GONE_NOTE)],
+        |r| {
+            Ok(LastRun {
+                status: r.get(0)?,
+                started_at: r.get(1)?,
+                finished_at: r.get(2)?,
+                rows_written: r.get(3)?,
+                errors: r.get(4)?,
+            })
+        },
+    );
+    match found {
+        Ok(run) => Ok(Some(run)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

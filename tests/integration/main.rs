@@ -15,6 +15,7 @@ mod hydraproxy;
 mod infiniteproxies;
 // The ProxyShard source against httpmock.
 mod hostens;
+mod output;
 mod proxyshard;
 // Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
 mod http;
