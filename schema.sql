@@ -1,4 +1,4 @@
--- usage-archiver archive schema, user_version 5.
+-- usage-archiver archive schema, user_version 6.
 --
 -- The five views below (usage_daily, usage_monthly, balance_snapshots,
 -- sync_runs, usage_revisions) are the stable interface for users' queries
@@ -325,3 +325,20 @@ SELECT account, entity_id AS server_id, day,
        taken_at
 FROM entity_snapshot
 WHERE provider = 'hostens' AND kind = 'server';
+
+-- coverage_gaps: one row per stretch of days between two stretches that
+-- successful fetches covered, per subject: days never archived. (status adds
+-- the days after a subject's last covered day, and tells recoverable from lost.)
+--   first_day, last_day TEXT 'YYYY-MM-DD' of the stretch; days INT its length
+CREATE VIEW coverage_gaps AS
+SELECT provider, account, subject,
+       date(previous_last_day, '+1 day') AS first_day,
+       date(first_day, '-1 day') AS last_day,
+       CAST(julianday(first_day) - julianday(previous_last_day) - 1 AS INTEGER) AS days
+FROM (
+    SELECT provider, account, subject, first_day,
+           lag(last_day) OVER (PARTITION BY provider, account, subject ORDER BY first_day)
+               AS previous_last_day
+    FROM subject_coverage
+)
+WHERE previous_last_day IS NOT NULL;

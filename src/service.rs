@@ -31,7 +31,10 @@ pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
     if config.accounts.is_empty() {
-        anyhow::bail!("no account is configured; add a [[hydraproxy]] table to the config");
+        anyhow::bail!(
+            "no account is configured; add a {} table to the config (daemon.toml in the repository shows each)",
+            crate::config::ACCOUNT_TABLES
+        );
     }
     let store = Store::open(&config.archive.database)?;
     let http = HttpClient::new(&config.http).context("cannot set up the HTTP client")?;

@@ -82,7 +82,10 @@ pub(super) fn exit_code(reports: &[RunReport]) -> u8 {
 /// The accounts named by `--source` (`provider` or `provider/account`), or all of them.
 fn select_accounts(config: &Config, sources: &[String]) -> anyhow::Result<Vec<AccountConfig>> {
     if config.accounts.is_empty() {
-        anyhow::bail!("no account is configured; add a [[hydraproxy]] table to the config");
+        anyhow::bail!(
+            "no account is configured; add a {} table to the config (daemon.toml in the repository shows each)",
+            crate::config::ACCOUNT_TABLES
+        );
     }
     if sources.is_empty() {
         return Ok(config.accounts.clone());

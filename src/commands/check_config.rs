@@ -19,7 +19,10 @@ pub(super) async fn execute(args: CheckConfigArgs) -> anyhow::Result<u8> {
         config.archive.keep_raw
     );
     if config.accounts.is_empty() {
-        println!("warning: no account is configured; add a [[hydraproxy]] table");
+        println!(
+            "warning: no account is configured; add a {} table (daemon.toml in the repository shows each)",
+            crate::config::ACCOUNT_TABLES
+        );
     }
     for a in &config.accounts {
         println!(

@@ -8,12 +8,14 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::backfill::{backfill, exit_code, observer, print_summary};
-use crate::cli::{ConfigArgs, DemoArgs, ReportArgs, StatusArgs};
+use crate::cli::{DemoArgs, ReportFormat};
 use crate::config;
 use crate::sim::{SimConfig, Simulator};
+use crate::store::query::{Period, ReportFilter};
 use chrono::{TimeDelta, Utc};
 
 use crate::providers::ProviderKind;
+use crate::store::runs::RunStatus;
 use crate::sync::{Clock, SyncOptions};
 
 /// Simulated days of snapshots replayed before the backfill, for providers without history.
@@ -42,17 +44,40 @@ async fn replay_history(sim: &Simulator, config: &config::Config) -> anyhow::Res
             [0, 12].map(|hour| midnight - TimeDelta::days(day) + TimeDelta::hours(hour))
         })
         .chain(Some(midnight).filter(|m| *m < now));
+    println!(
+        "Replaying {REPLAY_DAYS} simulated days of snapshots for ProxyShard and Hostens, \
+         which keep no daily history…"
+    );
+    crate::telemetry::mute(true);
+    let mut runs = Vec::new();
     for at in moments {
-        {
-            sim.clock().set(at);
-            let options = SyncOptions {
-                clock: Clock::fixed(at),
-                ..SyncOptions::new(config.archive.keep_raw)
-            };
-            backfill(config, &accounts, &options, &CancellationToken::new()).await?;
+        sim.clock().set(at);
+        let options = SyncOptions {
+            clock: Clock::fixed(at),
+            ..SyncOptions::new(config.archive.keep_raw)
+        };
+        let reports = backfill(config, &accounts, &options, &CancellationToken::new()).await;
+        match reports {
+            Ok(reports) => runs.extend(reports),
+            Err(err) => {
+                crate::telemetry::mute(false);
+                return Err(err);
+            }
         }
     }
+    crate::telemetry::mute(false);
     sim.clock().set(now);
+    let failed: Vec<_> = runs.iter().filter(|r| r.status != RunStatus::Ok).collect();
+    println!("  {} replayed syncs, {} not ok", runs.len(), failed.len());
+    for r in failed {
+        println!(
+            "  {}: {} {}",
+            r.label,
+            r.status.as_str(),
+            r.errors.join("; ")
+        );
+    }
+    println!();
     Ok(())
 }
 
@@ -79,36 +104,26 @@ pub(super) async fn execute(args: DemoArgs) -> anyhow::Result<u8> {
     crate::telemetry::set_progress(None);
     let reports = reports?;
     print_summary(&reports);
-    let paths = ConfigArgs {
-        config: None,
-        db: Some(args.db.clone()),
-    };
-    println!();
-    super::status::execute(StatusArgs {
-        paths: paths.clone(),
-        json: false,
-        now: None,
-    })
-    .await?;
-    println!();
-    super::report::execute(ReportArgs {
-        paths,
-        by: crate::store::query::Period::Month,
-        provider: None,
-        account: None,
-        subject: None,
-        from: None,
-        to: None,
-        per_subject: false,
-        format: crate::cli::ReportFormat::Table,
-    })
-    .await?;
     let db = args.db.display();
+    println!("\n$ usage-archiver status --db {db}");
+    super::status::show(&args.db, Some(&config), Utc::now(), false)?;
+    println!("\n$ usage-archiver report --db {db} --by month");
+    let filter = ReportFilter {
+        by: Period::Month,
+        ..ReportFilter::default()
+    };
+    super::report::show(&args.db, &filter, ReportFormat::Table)?;
     println!("\nTry next:");
+    println!("  usage-archiver report --db {db} --by day --provider hostens    # daily bars");
+    println!(
+        "  usage-archiver report --db {db} --per-subject --format csv     # one row per order/customer/server"
+    );
+    println!("  usage-archiver status --db {db} --json                         # exact gap days");
+    println!(
+        "  sqlite3 -readonly -header -column {db} < examples/queries.sql  # the README's example queries"
+    );
     println!("  sqlite3 -readonly {db} 'SELECT * FROM usage_daily ORDER BY day DESC LIMIT 10'");
-    println!("  usage-archiver report --db {db} --by month --format csv");
-    println!("  usage-archiver status --db {db} --json");
-    println!("  The SQL views are documented in schema.sql; the config the demo used:\n");
+    println!("The views are documented in schema.sql. The config the demo used:\n");
     for line in toml.lines().filter(|l| !l.starts_with('#')) {
         println!("    {line}");
     }

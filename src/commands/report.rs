@@ -18,14 +18,24 @@ pub(super) async fn execute(args: ReportArgs) -> anyhow::Result<u8> {
         to: day(args.to),
         per_subject: args.per_subject,
     };
-    let store = Store::open_read_only(&path)?;
-    let rows = store.with_conn(|c| query::load_report(c, &filter))?;
-    match args.format {
-        ReportFormat::Table => print!("{}", render_table(&rows, &filter)),
+    show(&path, &filter, args.format)?;
+    Ok(EXIT_OK)
+}
+
+/// Prints the report of the archive at `path`.
+pub(super) fn show(
+    path: &std::path::Path,
+    filter: &ReportFilter,
+    format: ReportFormat,
+) -> anyhow::Result<()> {
+    let store = Store::open_read_only(path)?;
+    let rows = store.with_conn(|c| query::load_report(c, filter))?;
+    match format {
+        ReportFormat::Table => print!("{}", render_table(&rows, filter)),
         ReportFormat::Csv => print!("{}", to_csv(&rows, filter.per_subject)),
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
     }
-    Ok(EXIT_OK)
+    Ok(())
 }
 
 /// Width of the daily bar column, in characters.

@@ -39,14 +39,24 @@ pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
     let config = load_optional_config(&args.paths)?;
     let path = database_path(&args.paths, config.as_ref());
     let now = args.now.unwrap_or_else(Utc::now);
-    let healths = match load_healths(&path, config.as_ref(), now) {
+    show(&path, config.as_ref(), now, args.json)
+}
+
+/// Prints the status of the archive at `path` (accounts of `config` included) and returns the exit code.
+pub(super) fn show(
+    path: &std::path::Path,
+    config: Option<&Config>,
+    now: DateTime<Utc>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let healths = match load_healths(path, config, now) {
         Ok(h) => h,
         Err(err) => {
             eprintln!("error: {:#}", anyhow::Error::from(err));
             return Ok(EXIT_ERROR);
         }
     };
-    if args.json {
+    if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
@@ -55,7 +65,7 @@ pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
             }))?
         );
     } else {
-        print!("{}", render_table(&path, &healths, now));
+        print!("{}", render_table(path, &healths, now));
     }
     let degraded = healths.iter().any(|h| h.health != "healthy");
     Ok(if degraded { EXIT_DEGRADED } else { EXIT_OK })

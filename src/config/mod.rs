@@ -23,6 +23,9 @@ use crate::providers::ProviderKind;
 
 /// Where the config is looked for when neither `--config` nor `$USAGE_ARCHIVER_CONFIG` is given.
 pub const DEFAULT_PATHS: [&str; 2] = ["daemon.toml", "/etc/usage-archiver/daemon.toml"];
+/// The account tables a config may hold, for messages.
+pub const ACCOUNT_TABLES: &str =
+    "[[hydraproxy]], [[infiniteproxies]], [[hostens]] or [[proxyshard]]";
 /// The archive's location when `[archive] database` is not set.
 pub const DEFAULT_DATABASE: &str = "/var/lib/usage-archiver/archive.db";
 /// Default whole-request timeout, 30 s.
@@ -226,7 +229,8 @@ pub struct HydraProxySettings {
 pub enum ConfigError {
     /// No file was given and none exists at the default locations.
     #[error(
-        "no config file found (looked for {}); pass --config PATH or set USAGE_ARCHIVER_CONFIG",
+        "no config file found (looked for {}); pass --config PATH or set USAGE_ARCHIVER_CONFIG \
+         (daemon.toml in the repository is a commented example; `usage-archiver demo` needs none)",
         .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NotFound {

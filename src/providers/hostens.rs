@@ -143,6 +143,8 @@ pub struct Hostens {
     auth: Auth,
     mb_per_unit: f64,
     client: AccountClient,
+    /// Servers whose junk history rows were already reported: warned once per process, not hourly.
+    warned: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Hostens {
@@ -169,6 +171,7 @@ impl Hostens {
             auth,
             mb_per_unit: settings.mb_per_unit,
             client,
+            warned: std::sync::Mutex::default(),
         }
     }
 
@@ -390,8 +393,18 @@ impl Provider for Hostens {
             Ok(resp) => {
                 let history = parse_history(&resp.body, self.mb_per_unit)
                     .map_err(|r| malformed(HISTORY, r, &resp))?;
+                let first_time = !history.skipped.is_empty()
+                    && self
+                        .warned
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(subject.to_owned());
                 for skipped in &history.skipped {
-                    tracing::warn!(server = subject, row = %skipped, "Skipped a history row with an impossible period");
+                    if first_time {
+                        tracing::warn!(server = subject, row = %skipped, "Skipped a history row with an impossible period (reported once per server)");
+                    } else {
+                        tracing::debug!(server = subject, row = %skipped, "Skipped a history row with an impossible period");
+                    }
                 }
                 usage.months = history.months;
                 usage.month_resources = history.resources;

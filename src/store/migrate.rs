@@ -19,6 +19,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("migrations/0003_counter_snapshot.sql")),
     (4, include_str!("migrations/0004_entity_snapshot.sql")),
     (5, include_str!("migrations/0005_hostens.sql")),
+    (6, include_str!("migrations/0006_coverage_gaps.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -65,7 +65,10 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// The archive does not exist (read-only commands never create one).
-    #[error("archive {} does not exist", .path.display())]
+    #[error(
+        "archive {} does not exist (check --db or [archive] database; `backfill` or `run` creates it)",
+        .path.display()
+    )]
     Missing {
         /// The archive path.
         path: PathBuf,

@@ -435,16 +435,32 @@ fn readme_sql_examples_run_on_the_demo_archive() {
     let conn =
         rusqlite::Connection::open_with_flags(dir.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
+    let examples =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/queries.sql"))
+            .unwrap();
+    let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut ran = 0;
-    for block in readme.split("```sql\n").skip(1) {
-        let text = block.split("```").next().unwrap();
-        for statement in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+    let readme_blocks = readme
+        .split("```sql\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next());
+    for text in readme_blocks.chain([examples.as_str()]) {
+        assert!(
+            squash(&examples).contains(&squash(text)),
+            "examples/queries.sql lacks a README query:\n{text}"
+        );
+        let statements = text.split(';').map(str::trim).filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+        });
+        for statement in statements {
             let mut stmt = conn
                 .prepare(statement)
                 .unwrap_or_else(|e| panic!("{e}: {statement}"));
             let rows = stmt.query_map([], |_| Ok(())).unwrap().count();
-            let may_be_empty =
-                statement.contains("usage_revisions") || statement.contains("sync_runs");
+            let may_be_empty = ["usage_revisions", "sync_runs", "coverage_gaps"]
+                .iter()
+                .any(|view| statement.contains(view));
             assert!(rows > 0 || may_be_empty, "no rows from: {statement}");
             ran += 1;
         }
@@ -504,5 +520,91 @@ fn status_lists_configured_accounts_that_never_ran() {
     assert!(
         text.contains("hydraproxy/fresh") && text.contains("never synced successfully"),
         "{text}"
+    );
+}
+
+/// Under systemd ($JOURNAL_STREAM names stderr), log lines carry a syslog priority and no timestamp.
+#[test]
+fn journal_log_lines_carry_a_priority_and_no_timestamp() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TestDir::new();
+    let cfg = dir.write(
+        "daemon.toml",
+        "[[hydraproxy]]\nname = \"m\"\ntoken = \"inline-secret\"\n",
+        0o644,
+    );
+    let log = dir.path("journal.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let meta = file.metadata().unwrap();
+    let status = Command::new(BIN)
+        .args(["check-config", "--config", cfg.to_str().unwrap()])
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warning = text
+        .lines()
+        .find(|l| l.contains("readable by every user"))
+        .unwrap_or_else(|| panic!("no warning in {text:?}"));
+    assert!(warning.starts_with("<4> WARN "), "{warning}");
+    assert!(!warning.contains("Z "), "no timestamp: {warning}");
+}
+
+/// The usual first-day mistakes exit 2 with a message that says what to do.
+#[test]
+fn usual_mistakes_say_what_to_do() {
+    let dir = TestDir::new();
+    let empty = dir.write(
+        "empty.toml",
+        &format!(
+            "[archive]\ndatabase = {:?}\n",
+            dir.db().display().to_string()
+        ),
+        0o600,
+    );
+    for command in ["backfill", "run"] {
+        let out = run(
+            &[command, "--config", empty.to_str().unwrap()],
+            dir.dir.path(),
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(
+            stderr(&out).contains("no account is configured; add a [[hydraproxy]], [[infiniteproxies]], [[hostens]] or [[proxyshard]] table"),
+            "{command}: {}",
+            stderr(&out)
+        );
+    }
+    let garbage = dir.write(
+        "garbage.db",
+        "not sqlite at all, just text that is long enough",
+        0o600,
+    );
+    for command in ["status", "report"] {
+        let out = run(
+            &[command, "--db", garbage.to_str().unwrap()],
+            dir.dir.path(),
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(
+            stderr(&out).contains("cannot open archive") && stderr(&out).contains("not a database"),
+            "{command}: {}",
+            stderr(&out)
+        );
+    }
+    let missing = run(
+        &["status", "--db", dir.path("nope.db").to_str().unwrap()],
+        dir.dir.path(),
+        &[],
+    );
+    assert!(
+        stderr(&missing).contains("`backfill` or `run` creates it"),
+        "{}",
+        stderr(&missing)
     );
 }

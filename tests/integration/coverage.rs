@@ -174,6 +174,18 @@ async fn newly_lost_days_are_reported() {
         days: 13,
     };
     assert_eq!(report.newly_lost, [lost]);
+    let view: (String, String, String, i64) = open(&config.archive.database)
+        .query_row(
+            "SELECT subject, first_day, last_day, days FROM coverage_gaps",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        view,
+        ("1".into(), "2026-03-02".into(), "2026-03-14".into(), 13),
+        "the coverage_gaps view shows the same stretch"
+    );
     let again = sync_at(&config, at("2026-03-21T13:00:00Z")).await;
     assert!(again.newly_lost.is_empty(), "reported once, when found");
 }

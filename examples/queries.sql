@@ -1,0 +1,68 @@
+-- Example queries over the archive's views (see schema.sql for every column).
+--
+--   sqlite3 -readonly -header -column usage-archiver-demo.db < examples/queries.sql
+--
+-- Each one also appears in the README, and a test runs them on the demo archive.
+
+-- Daily usage of one order
+SELECT day, upload_mb, download_mb, total_mb, is_final
+FROM usage_daily
+WHERE provider = 'hydraproxy' AND subject = '37000'
+ORDER BY day;
+
+-- Month totals per provider, in GB
+SELECT month, provider, round(sum(total_mb) / 1024, 2) AS total_gb
+FROM usage_monthly
+WHERE source = 'rollup'
+GROUP BY month, provider
+ORDER BY month, provider;
+
+-- Top ten subjects of the last 30 days
+SELECT provider, account, subject, round(sum(total_mb), 1) AS total_mb
+FROM usage_daily
+WHERE day >= date('now', '-30 days')
+GROUP BY provider, account, subject
+ORDER BY total_mb DESC
+LIMIT 10;
+
+-- Balance trend
+SELECT day, provider, account, metric, value, unit
+FROM balance_snapshots
+ORDER BY provider, account, metric, day;
+
+-- When ProxyShard orders changed status
+SELECT order_id, day, previous_status, status
+FROM (
+    SELECT order_id, day, status,
+           lag(status) OVER (PARTITION BY account, order_id ORDER BY day) AS previous_status
+    FROM proxyshard_order_history
+)
+WHERE previous_status IS NOT status AND previous_status IS NOT NULL
+ORDER BY day, order_id;
+
+-- Hostens servers: reported months beside disk use, and the daily traffic derived from the counters
+SELECT server_id, month, bw_in_mb, bw_out_mb, quota_usage, quota_limit, is_final
+FROM hostens_monthly
+ORDER BY server_id, month;
+
+SELECT d.subject AS server_id, d.day, d.download_mb, d.upload_mb, h.disk_usage, h.ram_used
+FROM usage_daily d
+JOIN hostens_server_history h
+  ON h.account = d.account AND h.server_id = d.subject AND h.day = d.day
+WHERE d.provider = 'hostens'
+ORDER BY d.subject, d.day;
+
+-- Runs that did not fully succeed in the last week, and final days that changed
+SELECT started_at, provider, account, status, subjects_failed, error
+FROM sync_runs
+WHERE status <> 'ok' AND started_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-7 days')
+ORDER BY id DESC;
+
+SELECT provider, account, subject, period, old_total_mb, new_total_mb, changed_at
+FROM usage_revisions
+ORDER BY changed_at DESC;
+
+-- Stretches of days never archived (status --json adds the days after each subject's last covered day)
+SELECT provider, account, subject, first_day, last_day, days
+FROM coverage_gaps
+ORDER BY provider, account, subject, first_day;
