@@ -79,6 +79,9 @@ pub struct BackfillArgs {
     /// No progress bars, even on a terminal (log lines only).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Take this instant as now (RFC 3339; for tests).
+    #[arg(long, hide = true, value_name = "RFC3339")]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `status`.

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -29,24 +29,51 @@ use crate::store::{counters, coverage, entities, tokens};
 /// How many errors a run report keeps for its summary.
 const MAX_REPORTED_ERRORS: usize = 5;
 
-/// Where "now" comes from: the system clock, or a fixed instant in tests.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Clock(Option<DateTime<Utc>>);
+/// Where "now" comes from: the system clock, a fixed instant, or (in tests) one that steps.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(ClockKind);
+
+#[derive(Debug, Clone, Default)]
+enum ClockKind {
+    #[default]
+    System,
+    Fixed(DateTime<Utc>),
+    Stepping {
+        start: DateTime<Utc>,
+        step: TimeDelta,
+        ticks: Arc<std::sync::atomic::AtomicI32>,
+    },
+}
 
 impl Clock {
     /// The system clock.
     pub fn system() -> Self {
-        Self(None)
+        Self(ClockKind::System)
     }
 
     /// Always `at`.
     pub fn fixed(at: DateTime<Utc>) -> Self {
-        Self(Some(at))
+        Self(ClockKind::Fixed(at))
+    }
+
+    /// `start`, then `step` later at every reading: a run that spans a moment (tests).
+    pub fn stepping(start: DateTime<Utc>, step: TimeDelta) -> Self {
+        Self(ClockKind::Stepping {
+            start,
+            step,
+            ticks: Arc::default(),
+        })
     }
 
     /// The current time.
-    pub fn now(self) -> FetchTime {
-        FetchTime(self.0.unwrap_or_else(Utc::now))
+    pub fn now(&self) -> FetchTime {
+        FetchTime(match &self.0 {
+            ClockKind::System => Utc::now(),
+            ClockKind::Fixed(at) => *at,
+            ClockKind::Stepping { start, step, ticks } => {
+                *start + *step * ticks.fetch_add(1, Ordering::Relaxed)
+            }
+        })
     }
 }
 
@@ -430,9 +457,10 @@ impl<'a> AccountRun<'a> {
     async fn write_subject(
         &self,
         subject: String,
-        data: SubjectUsage,
+        mut data: SubjectUsage,
         fetched: FetchTime,
     ) -> Result<UpsertStats, StoreError> {
+        drop_future_periods(&subject, &mut data, fetched);
         let key = SubjectKey {
             provider: self.account.kind.as_str(),
             account: self.account.name.clone(),
@@ -602,6 +630,37 @@ impl<'a> AccountRun<'a> {
                 .map(|f| f.message)
                 .collect(),
         })
+    }
+}
+
+/// Removes days after the fetch's UTC day and months after its month: a provider
+/// cannot have measured them, so they are refused with a warning and never stored.
+fn drop_future_periods(subject: &str, data: &mut SubjectUsage, fetched: FetchTime) {
+    let today = fetched.day();
+    let this_month = today.with_day(1).unwrap_or(today);
+    let mut future: Vec<String> = Vec::new();
+    data.days.retain(|d| {
+        let keep = d.day <= today;
+        if !keep {
+            future.push(d.day.to_string());
+        }
+        keep
+    });
+    data.months.retain(|m| {
+        let keep = m.month <= this_month;
+        if !keep {
+            future.push(m.month.format("%Y-%m").to_string());
+        }
+        keep
+    });
+    data.month_resources.retain(|m| m.month <= this_month);
+    if !future.is_empty() {
+        tracing::warn!(
+            subject = %subject,
+            periods = %future.join(", "),
+            fetched_day = %today,
+            "Refused periods dated after the fetch; they were not stored"
+        );
     }
 }
 

@@ -21,14 +21,22 @@ pub(super) async fn execute(args: BackfillArgs) -> anyhow::Result<u8> {
     let accounts = select_accounts(&config, &args.sources)?;
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::warn!("Interrupted; finishing the writes in progress");
-            on_signal.cancel();
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_err() { return },
+            _ = term.recv() => {}
         }
+        tracing::warn!("Interrupted; finishing the writes in progress");
+        on_signal.cancel();
     });
+    let clock = args
+        .now
+        .map_or_else(sync::Clock::system, sync::Clock::fixed);
     let options = SyncOptions {
         observer: observer(args.quiet),
+        clock,
         ..SyncOptions::new(config.archive.keep_raw)
     };
     let reports = backfill(&config, &accounts, &options, &cancel).await;

@@ -790,8 +790,8 @@ impl Validator<'_> {
         kind: ProviderKind,
     ) -> Result<Schedule, ConfigError> {
         match value {
-            None => Ok(Schedule::parse(kind.default_schedule())
-                .expect("built-in default schedules are valid cron expressions")),
+            None => Schedule::parse(kind.default_schedule())
+                .map_err(|reason| self.invalid(key, 0..0, &reason)),
             Some(s) => {
                 Schedule::parse(s.get_ref()).map_err(|reason| self.invalid(key, s.span(), &reason))
             }

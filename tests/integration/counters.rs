@@ -150,3 +150,21 @@ fn upload_and_download_counters_combine() {
         (Some(2.25), Some(15.5), 17.75, true)
     );
 }
+
+/// Derived days run through 29 February in a leap year like any other day.
+#[test]
+fn derived_days_cross_a_leap_day() {
+    let dir = TestDir::new();
+    let store = Store::open(&dir.db()).unwrap();
+    total(&store, "2024-02-28T00:10:00Z", 100.0);
+    total(&store, "2024-02-29T00:10:00Z", 150.0);
+    total(&store, "2024-03-01T00:10:00Z", 230.0);
+    assert_eq!(
+        days(&dir),
+        [
+            ("2024-02-28".into(), 50.0, true),
+            ("2024-02-29".into(), 80.0, true),
+            ("2024-03-01".into(), 0.0, false),
+        ]
+    );
+}

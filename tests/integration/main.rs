@@ -1,7 +1,7 @@
 //! The one integration-test binary: real SQLite files, real HTTP over loopback.
 
 // Helpers outside #[test] functions unwrap too: a failure there is a test failure.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 // Shared helpers: temp archives, httpmock configs, fixtures.
 mod common;
@@ -14,6 +14,7 @@ mod hydraproxy;
 // The InfiniteProxies source against httpmock.
 mod infiniteproxies;
 // The ProxyShard source against httpmock.
+mod clock;
 mod hostens;
 mod output;
 mod proxyshard;
