@@ -216,10 +216,7 @@ impl ProxyShard {
                 &[("proxy_type", proxy_type.to_owned())],
             )
             .await?;
-        let counters: api::Counters = parse(PROFILE, &resp)?;
-        let subject = format!("{proxy_type}/owner");
-        let usage = counter_usage(PROFILE, &resp, &counters)?;
-        Ok((usage, balances_of(&subject, &counters)))
+        parse_profile(&format!("{proxy_type}/owner"), &resp)
     }
 
     /// Every sub-user of one proxy type, all pages; stops safely on a repeated page.
@@ -300,22 +297,7 @@ impl ProxyShard {
 
     async fn fetch_order(&self, id: &str) -> Result<SubjectUsage, ProviderError> {
         let resp = self.get(ORDER, &["user", "api", "orders", id], &[]).await?;
-        let mut value: Value = decode(&resp.body).map_err(|r| malformed(ORDER, r, &resp))?;
-        let mut order = value
-            .get_mut("order")
-            .map(Value::take)
-            .filter(Value::is_object)
-            .ok_or_else(|| malformed(ORDER, "no `order` object".to_owned(), &resp))?;
-        strip(&mut order, &SECRET_FIELDS);
-        Ok(SubjectUsage {
-            records: vec![EntityRecord {
-                kind: "order".to_owned(),
-                id: id.to_owned(),
-                data: order,
-            }],
-            raw: vec![raw(ORDER, &resp)],
-            ..SubjectUsage::default()
-        })
+        parse_order(id, &resp)
     }
 
     async fn fetch_sub_user(
@@ -331,12 +313,7 @@ impl ProxyShard {
                 &query,
             )
             .await?;
-        let parsed: api::SubUserResponse = parse(SUB_USER, &resp)?;
-        let counters = parsed.data.first().ok_or_else(|| ProviderError::NotFound {
-            endpoint: SUB_USER.to_owned(),
-            message: "no such sub-user".to_owned(),
-        })?;
-        counter_usage(SUB_USER, &resp, counters)
+        parse_sub_user(&resp)
     }
 }
 
@@ -392,21 +369,88 @@ impl Provider for ProxyShard {
 
     async fn fetch_balance(&self) -> Result<(Vec<BalanceSnapshot>, RawResponse), ProviderError> {
         let resp = self.get(ME, &["user", "api", "me"], &[]).await?;
-        let me: api::MeResponse = parse(ME, &resp)?;
-        let balances = vec![
-            BalanceSnapshot {
-                metric: "wallet_balance".to_owned(),
-                value: me.wallet_balance / 100.0,
-                unit: self.currency.clone(),
-            },
-            BalanceSnapshot {
-                metric: "active_orders".to_owned(),
-                value: me.active_orders,
-                unit: "orders".to_owned(),
-            },
-        ];
+        let balances = parse_me(&resp, &self.currency)?;
         Ok((balances, raw(ME, &resp)))
     }
+}
+
+/// `GET /user/api/proxies/profile`: the owner's counter as `subject`'s usage, and its balances.
+pub fn parse_profile(
+    subject: &str,
+    resp: &Response,
+) -> Result<(SubjectUsage, Vec<BalanceSnapshot>), ProviderError> {
+    let counters: api::Counters = parse(PROFILE, resp)?;
+    let usage = counter_usage(PROFILE, resp, &counters)?;
+    Ok((usage, balances_of(subject, &counters)))
+}
+
+/// `GET /user/api/proxies/sub-user/{user_id}`: the sub-user's counter.
+pub fn parse_sub_user(resp: &Response) -> Result<SubjectUsage, ProviderError> {
+    let parsed: api::SubUserResponse = parse(SUB_USER, resp)?;
+    let counters = parsed.data.first().ok_or_else(|| ProviderError::NotFound {
+        endpoint: SUB_USER.to_owned(),
+        message: "no such sub-user".to_owned(),
+    })?;
+    counter_usage(SUB_USER, resp, counters)
+}
+
+/// One page of `GET /user/api/proxies/sub-users`: each sub-user's id and counter.
+pub fn parse_sub_users(resp: &Response) -> Result<Vec<(String, SubjectUsage)>, ProviderError> {
+    let listing: api::SubUsersResponse = parse(SUB_USERS, resp)?;
+    listing
+        .data
+        .iter()
+        .map(|u| {
+            Ok((
+                u.user_id.clone(),
+                counter_usage(SUB_USERS, resp, &u.counters)?,
+            ))
+        })
+        .collect()
+}
+
+/// One page of `GET /user/api/orders`: the order ids.
+pub fn parse_orders(resp: &Response) -> Result<Vec<u64>, ProviderError> {
+    let listing: api::OrdersResponse = parse(ORDERS, resp)?;
+    Ok(listing.orders.iter().map(|o| o.order_id).collect())
+}
+
+/// `GET /user/api/orders/{id}`: the order, without credentials, as the day's snapshot.
+pub fn parse_order(id: &str, resp: &Response) -> Result<SubjectUsage, ProviderError> {
+    let mut value: Value = decode(&resp.body).map_err(|r| malformed(ORDER, r, resp))?;
+    let mut order = value
+        .get_mut("order")
+        .map(Value::take)
+        .filter(Value::is_object)
+        .ok_or_else(|| malformed(ORDER, "no `order` object".to_owned(), resp))?;
+    strip(&mut order, &SECRET_FIELDS);
+    Ok(SubjectUsage {
+        records: vec![EntityRecord {
+            kind: "order".to_owned(),
+            id: id.to_owned(),
+            data: order,
+        }],
+        raw: vec![raw(ORDER, resp)],
+        ..SubjectUsage::default()
+    })
+}
+
+/// `GET /user/api/me`: `wallet_balance` (cents, in `currency`) and `active_orders`.
+pub fn parse_me(resp: &Response, currency: &str) -> Result<Vec<BalanceSnapshot>, ProviderError> {
+    let me: api::MeResponse = parse(ME, resp)?;
+    let balances = vec![
+        BalanceSnapshot {
+            metric: "wallet_balance".to_owned(),
+            value: me.wallet_balance / 100.0,
+            unit: currency.to_owned(),
+        },
+        BalanceSnapshot {
+            metric: "active_orders".to_owned(),
+            value: me.active_orders,
+            unit: "orders".to_owned(),
+        },
+    ];
+    Ok(balances)
 }
 
 /// A counter snapshot as a subject's usage: `data_spent` in MB.

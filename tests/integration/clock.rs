@@ -110,7 +110,7 @@ async fn future_days_are_refused() {
 #[tokio::test]
 async fn leap_days() {
     let (server, dir) = hydra_server().await;
-    let mut ok = mock_usage(
+    let ok = mock_usage(
         &server,
         usage_body(&[
             ("2024-02-28", 1.0),
