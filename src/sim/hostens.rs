@@ -97,6 +97,9 @@ fn month_start(day: NaiveDate) -> DateTime<Utc> {
 pub(crate) struct Tokens {
     /// The refresh token that is valid now; `None` until the first refresh.
     refresh: Option<String>,
+    /// The refresh token before it, still accepted until the newest one is used: a
+    /// client whose `POST /token` answer was lost in transit is not locked out.
+    previous: Option<String>,
     /// The access token that is valid now, and when it expires.
     access: Option<(String, DateTime<Utc>)>,
     issued: u64,
@@ -158,7 +161,8 @@ fn caller(s: &State, headers: &HeaderMap) -> Option<Caller> {
 }
 
 /// `POST /token`: rotates the refresh token. Before its first rotation a fresh simulator
-/// accepts any refresh token it could have issued, so a demo archive can be reused.
+/// accepts any refresh token it could have issued, so a demo archive can be reused; after
+/// it, the newest refresh token and, until that one is used, the one before it.
 async fn token(AxState(s): AxState<Arc<State>>, Json(body): Json<Value>) -> Response {
     let given = body
         .get("refresh_token")
@@ -168,11 +172,14 @@ async fn token(AxState(s): AxState<Arc<State>>, Json(body): Json<Value>) -> Resp
         return error(StatusCode::INTERNAL_SERVER_ERROR, "lock poisoned");
     };
     let valid = match &tokens.refresh {
-        Some(current) => current == given,
+        Some(current) => current == given || tokens.previous.as_deref() == Some(given),
         None => given.starts_with(REFRESH_PREFIX),
     };
     if !valid {
         return error(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    }
+    if tokens.previous.as_deref() != Some(given) {
+        tokens.previous = Some(given.to_owned());
     }
     tokens.issued += 1;
     let n = tokens.issued;

@@ -5,8 +5,10 @@
 //! `/infiniteproxies/v2`, `/hostens/api`, `/proxyshard`). Data is
 //! generated on the fly from a seed, so a simulator with 10,000 orders costs
 //! no memory, and two runs with the same settings answer the same bytes. The
-//! simulated "today" follows a clock the caller controls.
+//! simulated "today" follows a clock the caller controls, and a fault switch
+//! ([`faults`]) makes a set fraction of responses fail the ways real APIs do.
 
+pub mod faults;
 pub mod hostens;
 pub mod hydraproxy;
 pub mod infiniteproxies;
@@ -18,6 +20,9 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// How long a stalled response is held back: past any client timeout a test sets.
+const STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What the simulated providers hold.
 #[derive(Debug, Clone)]
@@ -68,6 +73,7 @@ pub struct Simulator {
     addr: SocketAddr,
     clock: SimClock,
     config: SimConfig,
+    faults: Arc<faults::Faults>,
     stop: CancellationToken,
 }
 
@@ -77,6 +83,7 @@ impl Simulator {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let clock = SimClock::default();
+        let faults = Arc::new(faults::Faults::new(0x5EED, STALL));
         let app = hydraproxy::router(Arc::new(hydraproxy::State {
             sim: config.hydraproxy.clone(),
             clock: clock.clone(),
@@ -93,7 +100,11 @@ impl Simulator {
         .merge(proxyshard::router(Arc::new(proxyshard::State {
             sim: config.proxyshard.clone(),
             clock: clock.clone(),
-        })));
+        })))
+        .layer(axum::middleware::from_fn_with_state(
+            faults.clone(),
+            faults::inject,
+        ));
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -107,6 +118,7 @@ impl Simulator {
             addr,
             clock,
             config,
+            faults,
             stop,
         })
     }
@@ -114,6 +126,11 @@ impl Simulator {
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The fault switch: off until a test sets a rate.
+    pub fn faults(&self) -> &faults::Faults {
+        &self.faults
     }
 
     /// The simulator's clock.
