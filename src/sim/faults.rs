@@ -154,21 +154,12 @@ pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: N
             next.run(request).await
         }
         Fault::TruncatedJson => {
-            let (mut parts, body) = next.run(request).await.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(bytes.slice(..bytes.len() / 2)))
+            let (parts, half) = first_half(next.run(request).await).await;
+            Response::from_parts(parts, Body::from(half))
         }
         Fault::Reset => {
-            let (mut parts, body) = next.run(request).await.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
             // Chunked, then an error mid-body: hyper aborts the connection.
-            parts.headers.remove(header::CONTENT_LENGTH);
-            let half = bytes.slice(..bytes.len() / 2);
+            let (parts, half) = first_half(next.run(request).await).await;
             let chunks: [Result<bytes::Bytes, std::io::Error>; 2] = [
                 Ok(half),
                 Err(std::io::Error::new(
@@ -179,4 +170,15 @@ pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: N
             Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
         }
     }
+}
+
+/// The real response's head, without its length, and the first half of its body.
+async fn first_half(response: Response) -> (axum::http::response::Parts, bytes::Bytes) {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let half = bytes.slice(..bytes.len() / 2);
+    (parts, half)
 }

@@ -11,14 +11,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tokio_util::sync::CancellationToken;
 use usage_archiver::config::{self, Config};
-use usage_archiver::http::HttpClient;
 use usage_archiver::sim::faults::Fault;
 use usage_archiver::sim::{SimConfig, Simulator};
 use usage_archiver::store::Store;
 use usage_archiver::store::runs::RunStatus;
-use usage_archiver::sync::{self, Clock, RunReport, SyncOptions};
+use usage_archiver::sync::RunReport;
 
 use crate::common::*;
 
@@ -44,25 +42,9 @@ async fn sync_all(
     at: DateTime<Utc>,
 ) -> Vec<RunReport> {
     sim.clock().set(at);
-    let http = HttpClient::new(&config.http).unwrap();
     let mut reports = Vec::new();
     for account in &config.accounts {
-        let provider =
-            usage_archiver::providers::build(account, &http, sync::vault(Some(store), account));
-        let options = SyncOptions {
-            clock: Clock::fixed(at),
-            ..SyncOptions::new(config.archive.keep_raw)
-        };
-        let report = sync::run_account(
-            account,
-            provider,
-            store,
-            &options,
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-        reports.push(report);
+        reports.push(sync_with(config, store, account, at).await);
     }
     reports
 }
