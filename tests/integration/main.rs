@@ -15,6 +15,7 @@ mod hydraproxy;
 mod infiniteproxies;
 // The ProxyShard source against httpmock.
 mod clock;
+mod crash;
 mod faults;
 mod fuzz;
 mod hostens;
