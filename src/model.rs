@@ -127,15 +127,19 @@ pub struct EntityRecord {
     pub data: serde_json::Value,
 }
 
+/// One subject's usage, or why it could not be had.
+pub type SubjectResult = Result<SubjectUsage, crate::error::ProviderError>;
+
 /// What discovery found: the subjects, and anything the listing already carried.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Discovery {
     /// Subject ids, lower-cased or normalised as the provider requires.
     pub subjects: Vec<String>,
     /// Figures that came with the listing (e.g. each customer's balance).
     pub balances: Vec<BalanceSnapshot>,
-    /// Subjects whose usage the listing already carried; they are not fetched again.
-    pub prefetched: std::collections::BTreeMap<String, SubjectUsage>,
+    /// Subjects whose usage the listing already carried; they are not fetched again. A row
+    /// of the listing that is malformed fails only its own subject.
+    pub prefetched: std::collections::BTreeMap<String, SubjectResult>,
 }
 
 /// The result of a fetch, stamped with the moment it was taken.

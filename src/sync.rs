@@ -19,7 +19,7 @@ use tracing::Instrument;
 use crate::config::Secret;
 use crate::config::{AccountConfig, KeepRaw};
 use crate::error::ProviderError;
-use crate::model::{BalanceSnapshot, FetchTime, RawResponse, SubjectUsage};
+use crate::model::{BalanceSnapshot, FetchTime, RawResponse, SubjectResult, SubjectUsage};
 use crate::providers::{NoVault, Provider, StoredToken, TokenVault};
 use crate::store::runs::{self, RunStatus, RunTotals};
 use crate::store::usage::{self, SubjectKey, UpsertStats};
@@ -411,25 +411,24 @@ impl<'a> AccountRun<'a> {
     async fn sync_subject(
         &self,
         subject: String,
-        prefetched: Option<(SubjectUsage, FetchTime)>,
+        prefetched: Option<(SubjectResult, FetchTime)>,
         cancel: &CancellationToken,
         stop: &AtomicBool,
     ) -> Result<Option<Result<UpsertStats, Failure>>, StoreError> {
         if cancel.is_cancelled() || stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        if let Some((data, fetched)) = prefetched {
-            return self
-                .write_subject(subject, data, fetched)
-                .await
-                .map(|s| Some(Ok(s)));
-        }
-        let fetched = self.options.clock.now();
-        let span = tracing::debug_span!("subject", subject = %subject);
-        let Some(result) =
-            cancellable(cancel, self.provider.fetch_usage(&subject).instrument(span)).await
-        else {
-            return Ok(None);
+        let (result, fetched) = match prefetched {
+            Some(prefetched) => prefetched,
+            None => {
+                let fetched = self.options.clock.now();
+                let span = tracing::debug_span!("subject", subject = %subject);
+                let fetch = self.provider.fetch_usage(&subject).instrument(span);
+                let Some(result) = cancellable(cancel, fetch).await else {
+                    return Ok(None);
+                };
+                (result, fetched)
+            }
         };
         match result {
             Ok(data) => self
@@ -677,7 +676,7 @@ async fn cancellable<T>(cancel: &CancellationToken, work: impl Future<Output = T
 }
 
 /// A subject to sync, with its data when discovery already carried it.
-type Planned = (String, Option<(SubjectUsage, FetchTime)>);
+type Planned = (String, Option<(SubjectResult, FetchTime)>);
 
 #[derive(Default)]
 struct SubjectsOutcome {

@@ -36,11 +36,37 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> String {
 }
 
 /// A JSON number, or a string holding one.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum NumberOrString {
     Number(f64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for NumberOrString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => n
+                .as_f64()
+                .map(Self::Number)
+                .ok_or_else(|| de::Error::custom(format!("{n} is not a usable number"))),
+            serde_json::Value::String(s) => Ok(Self::Text(s)),
+            other => Err(de::Error::custom(format!(
+                "expected a number, got {}",
+                kind_of(&other)
+            ))),
+        }
+    }
+}
+
+/// How a JSON value is named in an error: its type, and the value itself when short.
+fn kind_of(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "null".to_owned(),
+        serde_json::Value::Bool(b) => b.to_string(),
+        serde_json::Value::Array(_) => "an array".to_owned(),
+        serde_json::Value::Object(_) => "an object".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// Deserializes a finite `f64` that may arrive as a string.

@@ -11,8 +11,6 @@
 //! `order/<id>`). `proxy_password` is removed from everything before it can
 //! be stored or logged. Errors are `{success: false, message}`.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -23,7 +21,7 @@ use crate::error::{HttpError, ProviderError};
 use crate::http::{AccountClient, Response};
 use crate::model::{
     BalanceSnapshot, CounterKind, CounterReading, Discovery, EntityRecord, RawResponse,
-    SubjectUsage,
+    SubjectResult, SubjectUsage,
 };
 
 /// The documented API base URL.
@@ -65,13 +63,14 @@ mod api {
         pub data_spent: f64,
     }
 
-    /// One sub-user of `GET /user/api/proxies/sub-users`.
+    /// One sub-user of `GET /user/api/proxies/sub-users`; the counters are read per row,
+    /// so one malformed row fails only its sub-user.
     #[derive(Debug, Deserialize)]
     pub(super) struct SubUser {
         #[serde(deserialize_with = "super::user_id")]
         pub user_id: String,
         #[serde(flatten)]
-        pub counters: Counters,
+        pub counters: serde_json::Map<String, serde_json::Value>,
     }
 
     /// `GET /user/api/proxies/sub-users`.
@@ -326,27 +325,32 @@ impl Provider for ProxyShard {
     async fn discover_subjects(&self) -> Result<Discovery, ProviderError> {
         let mut discovery = Discovery::default();
         for proxy_type in &self.proxy_types {
-            let (owner, balances) = self.fetch_owner(proxy_type).await?;
+            // The owner's profile fails only the owner's subject, unless the account is refused.
+            let owner = match self.fetch_owner(proxy_type).await {
+                Ok((owner, balances)) => {
+                    discovery.balances.extend(balances);
+                    Ok(owner)
+                }
+                Err(e) if e.is_rejected() => return Err(e),
+                Err(e) => Err(e),
+            };
             discovery
                 .prefetched
                 .insert(format!("{proxy_type}/owner"), owner);
-            discovery.balances.extend(balances);
-            let mut users = BTreeMap::new();
             let mut previous_page: Option<bytes::Bytes> = None;
             for (user, resp) in self.fetch_sub_users(proxy_type).await? {
                 let subject = format!("{proxy_type}/{}", user.user_id);
-                discovery
-                    .balances
-                    .extend(balances_of(&subject, &user.counters));
-                let mut usage = counter_usage(SUB_USERS, &resp, &user.counters)?;
-                // A page's body is kept (with keep_raw = "all") once, with its first sub-user.
-                if previous_page.as_ref() == Some(&resp.body) {
-                    usage.raw.clear();
-                }
+                let usage = sub_user_usage(&resp, user.counters).map(|(mut usage, counters)| {
+                    discovery.balances.extend(balances_of(&subject, &counters));
+                    // A page's body is kept (with keep_raw = "all") once, with its first sub-user.
+                    if previous_page.as_ref() == Some(&resp.body) {
+                        usage.raw.clear();
+                    }
+                    usage
+                });
                 previous_page = Some(resp.body.clone());
-                users.insert(subject, usage);
+                discovery.prefetched.insert(subject, usage);
             }
-            discovery.prefetched.extend(users);
         }
         let orders = self.fetch_order_ids().await?;
         discovery
@@ -394,19 +398,28 @@ pub fn parse_sub_user(resp: &Response) -> Result<SubjectUsage, ProviderError> {
     counter_usage(SUB_USER, resp, counters)
 }
 
-/// One page of `GET /user/api/proxies/sub-users`: each sub-user's id and counter.
-pub fn parse_sub_users(resp: &Response) -> Result<Vec<(String, SubjectUsage)>, ProviderError> {
+/// One page of `GET /user/api/proxies/sub-users`: each sub-user's id and counter, or what
+/// was wrong with that sub-user's row. Fails whole only when the page itself is malformed.
+pub fn parse_sub_users(resp: &Response) -> Result<Vec<(String, SubjectResult)>, ProviderError> {
     let listing: api::SubUsersResponse = parse(SUB_USERS, resp)?;
-    listing
+    Ok(listing
         .data
-        .iter()
+        .into_iter()
         .map(|u| {
-            Ok((
-                u.user_id.clone(),
-                counter_usage(SUB_USERS, resp, &u.counters)?,
-            ))
+            let usage = sub_user_usage(resp, u.counters).map(|(usage, _)| usage);
+            (u.user_id, usage)
         })
-        .collect()
+        .collect())
+}
+
+/// One row of the sub-user listing: its counter as usage, and the counters themselves.
+fn sub_user_usage(
+    resp: &Response,
+    row: serde_json::Map<String, Value>,
+) -> Result<(SubjectUsage, api::Counters), ProviderError> {
+    let counters: api::Counters =
+        decode_value(Value::Object(row)).map_err(|r| malformed(SUB_USERS, r, resp))?;
+    Ok((counter_usage(SUB_USERS, resp, &counters)?, counters))
 }
 
 /// One page of `GET /user/api/orders`: the order ids.

@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::response::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use std::sync::Arc;
 
 use super::mix;
@@ -53,10 +55,13 @@ impl Fault {
     }
 }
 
+/// Rewrites the real body of the responses to one path.
+type Edit = Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
 /// The fault switch and its counters; shared by the middleware and the test.
-#[derive(Debug)]
 pub struct Faults {
     seed: u64,
+    tamper: Mutex<Option<(String, Edit)>>,
     rate_ppm: AtomicU32,
     kinds: Mutex<Vec<Fault>>,
     stall: Duration,
@@ -75,6 +80,7 @@ impl Faults {
     pub fn new(seed: u64, stall: Duration) -> Self {
         Self {
             seed,
+            tamper: Mutex::new(None),
             rate_ppm: AtomicU32::new(0),
             kinds: Mutex::new(Fault::ALL.to_vec()),
             stall,
@@ -95,6 +101,21 @@ impl Faults {
     /// Every response from now on is the real one.
     pub fn off(&self) {
         self.rate_ppm.store(0, Ordering::SeqCst);
+    }
+
+    /// From now on, the body of every response to `path` is `edit` of the real one, with
+    /// the real status: the way to feed the archiver a body the documents never showed.
+    pub fn tamper(&self, path: &str, edit: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) {
+        if let Ok(mut t) = self.tamper.lock() {
+            *t = Some((path.to_owned(), Box::new(edit)));
+        }
+    }
+
+    /// Responses are no longer rewritten.
+    pub fn untamper(&self) {
+        if let Ok(mut t) = self.tamper.lock() {
+            *t = None;
+        }
     }
 
     /// Requests seen so far.
@@ -129,6 +150,20 @@ impl Faults {
 
 /// The middleware: passes the request on, or answers with a fault.
 pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
+    let tampered = faults.tamper.lock().is_ok_and(|t| {
+        t.as_ref()
+            .is_some_and(|(path, _)| path == request.uri().path())
+    });
+    if tampered {
+        let (parts, real) = whole(next.run(request).await).await;
+        let edited = match faults.tamper.lock() {
+            Ok(t) => t
+                .as_ref()
+                .map_or_else(|| real.to_vec(), |(_, edit)| edit(&real)),
+            Err(_) => real.to_vec(),
+        };
+        return Response::from_parts(parts, Body::from(edited));
+    }
     let Some(fault) = faults.draw() else {
         return next.run(request).await;
     };
@@ -160,7 +195,7 @@ pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: N
         Fault::Reset => {
             // Chunked, then an error mid-body: hyper aborts the connection.
             let (parts, half) = first_half(next.run(request).await).await;
-            let chunks: [Result<bytes::Bytes, std::io::Error>; 2] = [
+            let chunks: [Result<Bytes, std::io::Error>; 2] = [
                 Ok(half),
                 Err(std::io::Error::new(
                     std::io::ErrorKind::ConnectionReset,
@@ -173,12 +208,27 @@ pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: N
 }
 
 /// The real response's head, without its length, and the first half of its body.
-async fn first_half(response: Response) -> (axum::http::response::Parts, bytes::Bytes) {
+async fn first_half(response: Response) -> (Parts, Bytes) {
+    let (parts, bytes) = whole(response).await;
+    let half = bytes.slice(..bytes.len() / 2);
+    (parts, half)
+}
+
+/// The real response's head, without its length (the body is about to change), and its body.
+async fn whole(response: Response) -> (Parts, Bytes) {
     let (mut parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
     parts.headers.remove(header::CONTENT_LENGTH);
-    let half = bytes.slice(..bytes.len() / 2);
-    (parts, half)
+    (parts, bytes)
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults")
+            .field("rate_ppm", &self.rate_ppm)
+            .field("requests", &self.requests)
+            .finish_non_exhaustive()
+    }
 }

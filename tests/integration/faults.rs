@@ -10,13 +10,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use usage_archiver::config::{self, Config};
 use usage_archiver::sim::faults::Fault;
 use usage_archiver::sim::{SimConfig, Simulator};
 use usage_archiver::store::Store;
 use usage_archiver::store::runs::RunStatus;
-use usage_archiver::sync::RunReport;
 
 use crate::common::*;
 
@@ -32,21 +31,6 @@ fn fast_config(sim: &Simulator, db: &Path, max_retries: u32, timeout_ms: u64) ->
     // Also the cap on Retry-After, so the simulated `Retry-After: 1` waits 20 ms.
     config.http.backoff_max = Duration::from_millis(20);
     config
-}
-
-/// Syncs every account of `config` once at the simulated instant `at`.
-async fn sync_all(
-    sim: &Simulator,
-    config: &Config,
-    store: &Store,
-    at: DateTime<Utc>,
-) -> Vec<RunReport> {
-    sim.clock().set(at);
-    let mut reports = Vec::new();
-    for account in &config.accounts {
-        reports.push(sync_with(config, store, account, at).await);
-    }
-    reports
 }
 
 /// Every archived row, as text, for comparing two archives.
@@ -92,15 +76,7 @@ async fn each_fault_kind_is_recorded_and_changes_nothing() {
     let config = fast_config(&sim, &dir.db(), 0, 250);
     let store = Store::open(&dir.db()).unwrap();
     let at = at("2026-11-20T12:00:00Z");
-    for report in sync_all(&sim, &patient, &store, at).await {
-        assert_eq!(
-            report.status,
-            RunStatus::Ok,
-            "{}: {:?}",
-            report.label,
-            report.errors
-        );
-    }
+    assert_all_ok(&sync_all(&sim, &patient, &store, at).await);
     let before = all_rows(&dir.db(), USAGE_ROWS);
     assert!(
         before.len() > 100,
@@ -169,15 +145,7 @@ async fn archive_is_complete_after_many_syncs_through_faults() {
     let mut reports = Vec::new();
     for i in 0..syncs {
         let at = start + TimeDelta::hours(3 * i);
-        for report in sync_all(&clean_sim, &clean_config, &clean, at).await {
-            assert_eq!(
-                report.status,
-                RunStatus::Ok,
-                "clean {}: {:?}",
-                report.label,
-                report.errors
-            );
-        }
+        assert_all_ok(&sync_all(&clean_sim, &clean_config, &clean, at).await);
         reports.extend(sync_all(&faulty_sim, &faulty_config, &faulty, at).await);
     }
     let last_day = (start + TimeDelta::hours(3 * (syncs - 1))).date_naive();

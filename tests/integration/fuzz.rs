@@ -267,7 +267,12 @@ proptest! {
             Err(e) => names_the_problem(&e.to_string(), "user/api/proxies/sub-user")?,
         }
         match proxyshard::parse_sub_users(&response(body.clone())) {
-            Ok(users) => for (_, usage) in &users { usage_is_sane(usage)?; },
+            Ok(users) => for (_, usage) in &users {
+                match usage {
+                    Ok(usage) => usage_is_sane(usage)?,
+                    Err(e) => names_the_problem(&e.to_string(), "user/api/proxies/sub-users")?,
+                }
+            },
             Err(e) => names_the_problem(&e.to_string(), "user/api/proxies/sub-users")?,
         }
         if let Err(e) = proxyshard::parse_orders(&response(body.clone())) {

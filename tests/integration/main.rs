@@ -28,6 +28,7 @@ mod counters;
 // Coverage and gaps, migrations.
 mod coverage;
 // The binary: check-config, backfill, status, report, demo, secrets in output.
+mod bad_input;
 mod cli;
 // The daemon: catch-up, no overlapping runs, READY/STOPPING, SIGTERM.
 mod daemon;

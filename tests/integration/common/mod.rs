@@ -11,6 +11,7 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use usage_archiver::config::{self, AccountConfig, Config};
 use usage_archiver::http::HttpClient;
+use usage_archiver::sim::Simulator;
 use usage_archiver::store::Store;
 use usage_archiver::sync::{self, Clock, RunReport, SyncOptions};
 
@@ -156,6 +157,34 @@ pub async fn sync_with(
     )
     .await
     .expect("run recorded")
+}
+
+/// Syncs every account of `config` once at the simulated instant `at`.
+pub async fn sync_all(
+    sim: &Simulator,
+    config: &Config,
+    store: &Store,
+    at: DateTime<Utc>,
+) -> Vec<RunReport> {
+    sim.clock().set(at);
+    let mut reports = Vec::new();
+    for account in &config.accounts {
+        reports.push(sync_with(config, store, account, at).await);
+    }
+    reports
+}
+
+/// Every run ended ok.
+pub fn assert_all_ok(reports: &[RunReport]) {
+    for report in reports {
+        assert_eq!(
+            report.status,
+            usage_archiver::store::runs::RunStatus::Ok,
+            "{}: {:?}",
+            report.label,
+            report.errors
+        );
+    }
 }
 
 /// Opens the archive read-write for assertions.
