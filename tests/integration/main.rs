@@ -21,6 +21,7 @@ mod fuzz;
 mod hostens;
 mod output;
 mod proxyshard;
+mod readers;
 // Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
 mod http;
 // Days derived from counter snapshots.
