@@ -14,24 +14,6 @@ use usage_archiver::sync::SyncOptions;
 
 use crate::common::*;
 
-/// How long a test waits for a notification before failing (a deadline, not a sleep).
-const NOTIFY_DEADLINE: Duration = Duration::from_secs(60);
-
-/// Reads notify messages until one contains `needle` (or one already read does).
-fn wait_for(socket: &UnixDatagram, needle: &str, seen: &mut Vec<String>) {
-    let deadline = Instant::now() + NOTIFY_DEADLINE;
-    let mut buf = [0u8; 4096];
-    while !seen.iter().any(|m| m.contains(needle)) {
-        assert!(
-            Instant::now() < deadline,
-            "no {needle:?} notification; saw {seen:?}"
-        );
-        if let Ok(n) = socket.recv(&mut buf) {
-            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-    }
-}
-
 /// `run` catches up at start, says READY, reports the run, pings the watchdog, and on SIGTERM says STOPPING and exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_catches_up_notifies_and_stops_on_sigterm() {

@@ -22,6 +22,7 @@ mod hostens;
 mod output;
 mod proxyshard;
 mod readers;
+mod secrets;
 // Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
 mod http;
 // Days derived from counter snapshots.

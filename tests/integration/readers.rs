@@ -72,16 +72,7 @@ async fn readers_never_see_a_locked_archive_while_run_writes() {
             .spawn()
             .unwrap();
         // READY=1 comes once the archive is migrated and the catch-up runs have started.
-        let deadline = Instant::now() + DEADLINE;
-        let mut buf = [0u8; 4096];
-        loop {
-            assert!(Instant::now() < deadline, "the daemon never said READY=1");
-            if let Ok(n) = socket.recv(&mut buf) {
-                if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
-                    break;
-                }
-            }
-        }
+        wait_for(&socket, "READY=1", &mut Vec::new());
         let db_arg = db.to_str().unwrap().to_owned();
         let done =
             "SELECT count(*) FROM sync_runs WHERE provider = 'hydraproxy' AND status != 'running'";

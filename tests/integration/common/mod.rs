@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use httpmock::MockServer;
@@ -184,6 +185,24 @@ pub fn assert_all_ok(reports: &[RunReport]) {
             report.label,
             report.errors
         );
+    }
+}
+
+/// How long a test waits for a notification before failing (a deadline, not a sleep).
+pub const NOTIFY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Reads notify messages until one contains `needle` (or one already read does).
+pub fn wait_for(socket: &std::os::unix::net::UnixDatagram, needle: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + NOTIFY_DEADLINE;
+    let mut buf = [0u8; 4096];
+    while !seen.iter().any(|m| m.contains(needle)) {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} notification; saw {seen:?}"
+        );
+        if let Ok(n) = socket.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
     }
 }
 
