@@ -30,8 +30,9 @@ pub const SIM_PASSWORD: &str = "sim-hostens-password";
 pub const SIM_REFRESH_SEED: &str = "sim-hostens-refresh-0";
 /// Every refresh token the simulator issues starts with this.
 const REFRESH_PREFIX: &str = "sim-hostens-refresh-";
-/// The first server id of the Basic account; the token account's server is 201.
-const FIRST_SERVER: u64 = 101;
+/// The first server id of the Basic account (101–200, then 1100 onwards, so a large account
+/// never takes the token account's server 201).
+pub const FIRST_SERVER: u64 = 101;
 const TOKEN_SERVER: u64 = 201;
 
 /// The simulated accounts.
@@ -78,9 +79,14 @@ impl SimHostens {
         (hours * rate_mb_per_hour).round()
     }
 
+    /// The ids of the Basic account's servers.
+    pub fn server_ids(&self) -> impl Iterator<Item = u64> {
+        (0..self.servers).map(|i| if i < 100 { FIRST_SERVER + i } else { 1_000 + i })
+    }
+
     fn owns(&self, caller: Caller, server: u64) -> bool {
         match caller {
-            Caller::Basic => (FIRST_SERVER..FIRST_SERVER + self.servers).contains(&server),
+            Caller::Basic => self.server_ids().any(|id| id == server),
             Caller::Token => server == TOKEN_SERVER,
         }
     }
@@ -211,9 +217,7 @@ async fn servers(AxState(s): AxState<Arc<State>>, headers: HeaderMap) -> Respons
     };
     match caller(&s, &headers) {
         Some(Caller::Basic) => {
-            let list: Vec<Value> = (FIRST_SERVER..FIRST_SERVER + s.sim.servers)
-                .map(brief)
-                .collect();
+            let list: Vec<Value> = s.sim.server_ids().map(brief).collect();
             Json(Value::Array(list)).into_response()
         }
         // The document's shape: one server as a bare object.
