@@ -9,7 +9,8 @@
 //! archive's size with `keep_raw = "errors"` and `"all"`.
 //!
 //! Run with `cargo bench --bench backfill` (or `scripts/bench.sh`). `BENCH_RUNS` sets the
-//! number of runs per measurement (default 3; the median is reported).
+//! number of runs per measurement (default 3; the median is reported); `BENCH_WRAP` runs the
+//! archiver under a profiler (`BENCH_WRAP="perf record -g -o perf.data"`).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -174,7 +175,11 @@ fn backfill(sim: &Simulator, scenario: &Scenario, keep_raw: &str) -> Measured {
     std::fs::write(&cfg, config(sim, scenario, &db, keep_raw)).unwrap();
     let requests_before = sim.faults().requests();
     let began = Instant::now();
-    let mut child = Command::new(BIN)
+    // BENCH_WRAP="perf record -g -o perf.data" profiles the archiver (RSS is then perf's).
+    let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace().chain([BIN]);
+    let mut child = Command::new(words.next().unwrap_or(BIN))
+        .args(words)
         .args(["backfill", "--quiet", "--config"])
         .arg(&cfg)
         .stdout(std::process::Stdio::null())
