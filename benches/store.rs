@@ -1,122 +1,168 @@
 //! Store benchmark (SPEC §6, issue 8 point 1): upsert throughput against a bare insert.
 //!
-//! Writes 1,000,000 day rows as subjects of 30 days, one transaction per
-//! subject, the way a sync writes them; then re-syncs the same rows
-//! unchanged and checks that SQLite counted zero changes; then inserts the
-//! same rows in large batches (1,000 subjects per transaction); then inserts
-//! the same rows into a bare table with no upsert logic, as the floor. Run with
-//! `cargo bench --bench store`. Prints rows/s for each phase.
+//! 1,000,000 day rows arrive as subjects' responses of 7, 14, 30 and 90 days in turn
+//! (HydraProxy's week, InfiniteProxies' fortnight, a month, Hostens' quarter). Phases:
+//!
+//! - one transaction per subject: the worst case, a sync whose subjects trickle in;
+//! - grouped commits of [`BATCH`] subjects, the way `sync` writes a backfill;
+//! - the same rows re-synced unchanged, asserting SQLite counted zero changes;
+//! - the same rows into a bare table (no key, no upsert logic), per subject and grouped,
+//!   as the floor.
+//!
+//! Run with `cargo bench --bench store` (or `scripts/bench.sh`); prints rows/s per phase
+//! and the ratio of each upsert to its floor.
 
 #![allow(clippy::print_stdout)] // A benchmark reports on stdout.
 
 use std::time::Instant;
 
 use chrono::{NaiveDate, TimeDelta};
+use rusqlite::Connection;
 use usage_archiver::model::{DayUsage, FetchTime};
-use usage_archiver::store::Store;
 use usage_archiver::store::usage::{self, SubjectKey};
+use usage_archiver::store::{Store, StoreError};
 
-const SUBJECTS: usize = 33_334;
-const DAYS: usize = 30;
+/// Day rows written per phase.
+const ROWS: usize = 1_000_000;
+/// Days per subject's response, in turn.
+const RESPONSE_DAYS: [usize; 4] = [7, 14, 30, 90];
+/// Subjects per transaction in grouped phases (as `sync` groups them at most).
+const BATCH: usize = 256;
+
+type Subject = (SubjectKey, Vec<DayUsage>);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&dir.path().join("bench.db"))?;
-    let start = NaiveDate::from_ymd_opt(2026, 1, 1).ok_or("date")?;
-    let days: Vec<DayUsage> = (0..DAYS)
-        .map(|i| DayUsage {
-            day: start + TimeDelta::days(i as i64),
-            upload_mb: Some(1.5 * i as f64),
-            download_mb: Some(2.5 * i as f64),
-            total_mb: 4.0 * i as f64,
-        })
-        .collect();
-    let keys: Vec<SubjectKey> = (0..SUBJECTS)
-        .map(|i| SubjectKey {
-            provider: "hydraproxy",
-            account: "bench".into(),
-            subject: (10_000 + i).to_string(),
-        })
-        .collect();
-    let rows = (SUBJECTS * DAYS) as f64;
+    let subjects = subjects()?;
+    let rows = subjects.iter().map(|(_, d)| d.len()).sum::<usize>() as f64;
     let fetched = FetchTime(
-        chrono::DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")?.with_timezone(&chrono::Utc),
+        chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")?.with_timezone(&chrono::Utc),
     );
-
-    let upsert_all = |label: &str| -> Result<u64, Box<dyn std::error::Error>> {
-        let began = Instant::now();
-        let changes = store.with_conn(|c| {
-            let before = c.total_changes();
-            for key in &keys {
-                let tx = usage::begin(c)?;
-                usage::upsert_days(&tx, key, &days, false, fetched)?;
-                tx.commit()?;
-            }
-            Ok(c.total_changes() - before)
-        })?;
-        let secs = began.elapsed().as_secs_f64();
-        println!(
-            "{label:<28} {:>10.0} rows/s  ({secs:.2} s, {changes} changes)",
-            rows / secs
-        );
-        Ok(changes)
+    println!(
+        "{} subjects, {rows} day rows, responses of {RESPONSE_DAYS:?} days",
+        subjects.len()
+    );
+    let upsert = |tx: &rusqlite::Transaction<'_>, (key, days): &Subject| {
+        usage::upsert_days(tx, key, days, false, fetched).map(drop)
     };
-    let inserted = upsert_all("upsert, new rows")?;
-    let unchanged = upsert_all("upsert, unchanged re-sync")?;
-    assert_eq!(unchanged, 0, "an unchanged re-sync must write nothing");
-    assert!(inserted >= rows as u64);
 
-    // Large backfill batches: 1,000 subjects per transaction, into a fresh archive.
-    let batched = Store::open(&dir.path().join("batched.db"))?;
-    let began = Instant::now();
-    batched.with_conn(|c| {
-        for chunk in keys.chunks(1_000) {
-            let tx = usage::begin(c)?;
-            for key in chunk {
-                usage::upsert_days(&tx, key, &days, false, fetched)?;
-            }
-            tx.commit()?;
+    let single = Store::open(&dir.path().join("single.db"))?;
+    let per_subject = phase("upsert, 1 subject/tx", rows, &single, &subjects, 1, upsert)?;
+    let grouped = Store::open(&dir.path().join("grouped.db"))?;
+    let batched = phase("upsert, grouped", rows, &grouped, &subjects, BATCH, upsert)?;
+    let again = phase(
+        "upsert, unchanged re-sync",
+        rows,
+        &grouped,
+        &subjects,
+        BATCH,
+        upsert,
+    )?;
+    assert_eq!(again.changes, 0, "an unchanged re-sync must write nothing");
+    assert!(per_subject.changes >= rows as u64 && batched.changes >= rows as u64);
+
+    let bare = |name: &str| -> Result<Store, StoreError> {
+        let store = Store::open(&dir.path().join(name))?;
+        store.with_conn(|c| {
+            Ok(c.execute_batch(
+                "CREATE TABLE bare (p TEXT, a TEXT, s TEXT, d TEXT, u REAL, dl REAL, t REAL)",
+            )?)
+        })?;
+        Ok(store)
+    };
+    let insert = |tx: &rusqlite::Transaction<'_>, (key, days): &Subject| {
+        let mut stmt = tx.prepare_cached("INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+        for d in days {
+            stmt.execute(rusqlite::params![
+                key.provider,
+                key.account,
+                key.subject,
+                d.day.to_string(),
+                d.upload_mb,
+                d.download_mb,
+                d.total_mb
+            ])?;
         }
         Ok(())
-    })?;
-    let secs = began.elapsed().as_secs_f64();
+    };
+    let bare_single = phase(
+        "bare insert, 1 subject/tx",
+        rows,
+        &bare("bare1.db")?,
+        &subjects,
+        1,
+        insert,
+    )?;
+    let bare_grouped = phase(
+        "bare insert, grouped",
+        rows,
+        &bare("bare2.db")?,
+        &subjects,
+        BATCH,
+        insert,
+    )?;
     println!(
-        "{:<28} {:>10.0} rows/s  ({secs:.2} s)",
-        "upsert, 1000 subjects/tx",
-        rows / secs
-    );
-
-    let began = Instant::now();
-    store.with_conn(|c| {
-        c.execute_batch(
-            "CREATE TABLE bare (p TEXT, a TEXT, s TEXT, d TEXT, u REAL, dl REAL, t REAL)",
-        )?;
-        for key in &keys {
-            let tx = usage::begin(c)?;
-            {
-                let mut stmt =
-                    tx.prepare_cached("INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
-                for d in &days {
-                    stmt.execute(rusqlite::params![
-                        key.provider,
-                        key.account,
-                        key.subject,
-                        d.day.to_string(),
-                        d.upload_mb,
-                        d.download_mb,
-                        d.total_mb
-                    ])?;
-                }
-            }
-            tx.commit()?;
-        }
-        Ok(())
-    })?;
-    let secs = began.elapsed().as_secs_f64();
-    println!(
-        "{:<28} {:>10.0} rows/s  ({secs:.2} s)",
-        "bare insert (floor)",
-        rows / secs
+        "upsert / bare: {:.2}x one subject per transaction, {:.2}x grouped",
+        bare_single.rate / per_subject.rate,
+        bare_grouped.rate / batched.rate
     );
     Ok(())
+}
+
+/// Subjects whose responses cycle through [`RESPONSE_DAYS`], [`ROWS`] rows in all.
+fn subjects() -> Result<Vec<Subject>, Box<dyn std::error::Error>> {
+    let end = NaiveDate::from_ymd_opt(2026, 5, 31).ok_or("date")?;
+    let mut subjects = Vec::new();
+    let mut rows = 0;
+    while rows < ROWS {
+        let n = RESPONSE_DAYS[subjects.len() % RESPONSE_DAYS.len()].min(ROWS - rows);
+        let days = (0..n)
+            .map(|i| DayUsage {
+                day: end - TimeDelta::days(i as i64),
+                upload_mb: Some(1.5 * i as f64),
+                download_mb: Some(2.5 * i as f64),
+                total_mb: 4.0 * i as f64,
+            })
+            .collect();
+        let key = SubjectKey {
+            provider: "hydraproxy",
+            account: "bench".into(),
+            subject: (10_000 + subjects.len()).to_string(),
+        };
+        subjects.push((key, days));
+        rows += n;
+    }
+    Ok(subjects)
+}
+
+struct Phase {
+    rate: f64,
+    changes: u64,
+}
+
+/// Writes every subject with `write`, `per_tx` subjects to a transaction; prints rows/s.
+fn phase(
+    label: &str,
+    rows: f64,
+    store: &Store,
+    subjects: &[Subject],
+    per_tx: usize,
+    write: impl Fn(&rusqlite::Transaction<'_>, &Subject) -> Result<(), StoreError>,
+) -> Result<Phase, StoreError> {
+    let began = Instant::now();
+    let changes = store.with_conn(|c: &mut Connection| {
+        let before = c.total_changes();
+        for chunk in subjects.chunks(per_tx) {
+            let tx = usage::begin(c)?;
+            for subject in chunk {
+                write(&tx, subject)?;
+            }
+            tx.commit()?;
+        }
+        Ok(c.total_changes() - before)
+    })?;
+    let secs = began.elapsed().as_secs_f64();
+    let rate = rows / secs;
+    println!("{label:<28} {rate:>10.0} rows/s  ({secs:.2} s, {changes} changes)");
+    Ok(Phase { rate, changes })
 }

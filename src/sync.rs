@@ -1,8 +1,9 @@
 //! Runs one account once: balance, discovery, then every subject, into the store.
 //!
-//! This is the only module that connects providers to the store. Each
-//! subject is fetched, parsed and written in its own transaction; a failing
-//! subject is recorded and the others go on (SPEC §5.5). Rejected
+//! This is the only module that connects providers to the store. Subjects
+//! are fetched concurrently; one writer commits whatever has arrived, many
+//! subjects to a transaction, each subject whole; a failing subject is
+//! recorded and the others go on (SPEC §5.5). Rejected
 //! credentials stop the account's run at once, since every further request
 //! would be refused too. A cancelled run finishes the writes in progress,
 //! starts no new fetch, and is recorded as `interrupted`.
@@ -373,50 +374,67 @@ impl<'a> AccountRun<'a> {
             .collect())
     }
 
+    /// Fetches subjects concurrently and writes them as they arrive.
+    ///
+    /// Fetching and writing overlap: fetches send their results down a channel, and
+    /// one writer takes whatever has arrived (up to [`MAX_BATCH`] subjects) and commits
+    /// it in one transaction. Each subject is still written whole or not at all; the
+    /// batch only saves a commit per subject, which is most of a write's cost.
     async fn sync_subjects(
         &self,
         subjects: Vec<Planned>,
         cancel: &CancellationToken,
     ) -> Result<SubjectsOutcome, StoreError> {
         let stop = AtomicBool::new(false);
-        let parallel = self.account.max_concurrency * 2;
-        let mut results = futures_util::stream::iter(subjects)
-            .map(|(subject, prefetched)| self.sync_subject(subject, prefetched, cancel, &stop))
-            .buffer_unordered(parallel);
-        let mut outcome = SubjectsOutcome::default();
-        while let Some(result) = results.next().await {
-            match result? {
-                Some(Ok(stats)) => {
-                    outcome.ok += 1;
-                    outcome.stats += stats;
-                    self.options
-                        .observer
-                        .subject_done(&self.account.label(), true);
+        let parallel = self.account.max_concurrency.max(1) * 2;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Fetched>(parallel * 4);
+        let fetch = async {
+            let stop = &stop;
+            futures_util::stream::iter(subjects)
+                .map(|(subject, prefetched)| self.fetch_subject(subject, prefetched, cancel, stop))
+                .buffer_unordered(parallel)
+                .for_each(|fetched| {
+                    let sender = &sender;
+                    async move {
+                        // A closed channel means the writer failed: fetch nothing more.
+                        if let Some(fetched) = fetched
+                            && sender.send(fetched).await.is_err()
+                        {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                })
+                .await;
+            drop(sender);
+        };
+        let write = async {
+            let mut outcome = SubjectsOutcome::default();
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let written = self
+                    .write_batch(std::mem::take(&mut batch), &mut outcome)
+                    .await;
+                if written.is_err() {
+                    receiver.close();
                 }
-                Some(Err(failure)) => {
-                    stop.fetch_or(failure.rejected, Ordering::Relaxed);
-                    outcome.failures.push(failure);
-                    self.options
-                        .observer
-                        .subject_done(&self.account.label(), false);
-                }
-                None => {}
+                written?;
             }
-        }
-        Ok(outcome)
+            Ok(outcome)
+        };
+        let ((), outcome) = tokio::join!(fetch, write);
+        outcome
     }
 
-    /// One subject: fetch (unless discovery already carried its data), then write in one
-    /// transaction. `None` when skipped.
-    async fn sync_subject(
+    /// One subject's data: fetched, or carried by discovery. `None` when skipped.
+    async fn fetch_subject(
         &self,
         subject: String,
         prefetched: Option<(SubjectResult, FetchTime)>,
         cancel: &CancellationToken,
         stop: &AtomicBool,
-    ) -> Result<Option<Result<UpsertStats, Failure>>, StoreError> {
+    ) -> Option<Fetched> {
         if cancel.is_cancelled() || stop.load(Ordering::Relaxed) {
-            return Ok(None);
+            return None;
         }
         let (result, fetched) = match prefetched {
             Some(prefetched) => prefetched,
@@ -424,23 +442,72 @@ impl<'a> AccountRun<'a> {
                 let fetched = self.options.clock.now();
                 let span = tracing::debug_span!("subject", subject = %subject);
                 let fetch = self.provider.fetch_usage(&subject).instrument(span);
-                let Some(result) = cancellable(cancel, fetch).await else {
-                    return Ok(None);
-                };
-                (result, fetched)
+                (cancellable(cancel, fetch).await?, fetched)
             }
         };
-        match result {
-            Ok(data) => self
-                .write_subject(subject, data, fetched)
-                .await
-                .map(|s| Some(Ok(s))),
-            Err(ProviderError::NotFound { message, .. }) => self
-                .record_gone(subject, message)
-                .await
-                .map(|()| Some(Ok(UpsertStats::default()))),
-            Err(e) => Ok(Some(Err(self.failure(Some(subject), &e, fetched).await?))),
+        // Rejected credentials stop the account's other fetches at once.
+        if result.as_ref().is_err_and(ProviderError::is_rejected) {
+            stop.store(true, Ordering::Relaxed);
         }
+        Some(Fetched {
+            subject,
+            result,
+            fetched,
+        })
+    }
+
+    /// Records a batch of fetched subjects: the data in one transaction, then each
+    /// failure and vanished subject.
+    async fn write_batch(
+        &self,
+        batch: Vec<Fetched>,
+        outcome: &mut SubjectsOutcome,
+    ) -> Result<(), StoreError> {
+        let label = self.account.label();
+        let mut writes = Vec::with_capacity(batch.len());
+        for Fetched {
+            subject,
+            result,
+            fetched,
+        } in batch
+        {
+            match result {
+                Ok(data) => writes.push(self.subject_write(subject, data, fetched)),
+                Err(ProviderError::NotFound { message, .. }) => {
+                    self.record_gone(subject, message).await?;
+                    outcome.ok += 1;
+                    self.options.observer.subject_done(&label, true);
+                }
+                Err(e) => {
+                    outcome
+                        .failures
+                        .push(self.failure(Some(subject), &e, fetched).await?);
+                    self.options.observer.subject_done(&label, false);
+                }
+            }
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .store
+            .call(move |c| {
+                let tx = usage::begin(c)?;
+                let written = writes
+                    .into_iter()
+                    .map(|w| w.write(&tx))
+                    .collect::<Result<Vec<_>, _>>()?;
+                tx.commit()?;
+                Ok(written)
+            })
+            .await?;
+        for (subject, stats, lost) in written {
+            outcome.ok += 1;
+            outcome.stats += stats;
+            self.options.observer.subject_done(&label, true);
+            self.report_lost(subject, &lost);
+        }
+        Ok(())
     }
 
     /// A subject the provider no longer has: its archived rows stay, the run does not fail.
@@ -453,19 +520,14 @@ impl<'a> AccountRun<'a> {
             .await
     }
 
-    async fn write_subject(
+    /// What writing one subject's data takes: its rows, minus refused future periods.
+    fn subject_write(
         &self,
         subject: String,
         mut data: SubjectUsage,
         fetched: FetchTime,
-    ) -> Result<UpsertStats, StoreError> {
+    ) -> SubjectWrite {
         drop_future_periods(&subject, &mut data, fetched);
-        let key = SubjectKey {
-            provider: self.account.kind.as_str(),
-            account: self.account.name.clone(),
-            subject,
-        };
-        let keep_all = self.options.keep_raw == KeepRaw::All;
         let window = i64::from(self.account.retention_days.max(1)) - 1;
         let window_start = fetched.day() - TimeDelta::days(window);
         let covered_from = data
@@ -474,66 +536,38 @@ impl<'a> AccountRun<'a> {
             .map(|d| d.day)
             .min()
             .map_or(window_start, |d| d.min(window_start));
-        let (stats, lost) = self
-            .store
-            .call(move |c| {
-                let tx = usage::begin(c)?;
-                let mut stats = usage::upsert_days(&tx, &key, &data.days, false, fetched)?;
-                stats += usage::upsert_months(&tx, &key, &data.months, fetched)?;
-                stats += usage::upsert_month_resources(&tx, &key, &data.month_resources, fetched)?;
-                if !data.counters.is_empty() {
-                    let derived = counters::record_readings(&tx, &key, &data.counters, fetched)?;
-                    stats += usage::upsert_days(&tx, &key, &derived, true, fetched)?;
-                }
-                let (inserted, updated) = entities::upsert_records(
-                    &tx,
-                    key.provider,
-                    &key.account,
-                    &data.records,
-                    fetched,
-                )?;
-                stats += UpsertStats {
-                    inserted,
-                    updated,
-                    unchanged: 0,
-                };
-                let lost = coverage::extend_coverage(&tx, &key, covered_from, fetched.day())?;
-                if keep_all {
-                    for raw in &data.raw {
-                        let subject = Some(key.subject.as_str());
-                        runs::insert_raw(
-                            &tx,
-                            key.provider,
-                            &key.account,
-                            subject,
-                            raw,
-                            None,
-                            fetched,
-                        )?;
-                    }
-                }
-                tx.commit()?;
-                Ok((stats, (key.subject, lost)))
-            })
-            .await?;
-        let (subject, lost) = lost;
-        if let (Some(first), Some(last)) = (lost.first(), lost.last()) {
-            tracing::warn!(
-                subject = %subject, first = %first, last = %last, days = lost.len(),
-                "Days lost: never archived, and no longer kept by the provider"
-            );
-            let found = LostDays {
+        SubjectWrite {
+            key: SubjectKey {
+                provider: self.account.kind.as_str(),
+                account: self.account.name.clone(),
                 subject,
-                first: *first,
-                last: *last,
-                days: lost.len(),
-            };
-            self.lost
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(found);
+            },
+            data,
+            fetched,
+            covered_from,
+            keep_all: self.options.keep_raw == KeepRaw::All,
         }
-        Ok(stats)
+    }
+
+    /// Logs and remembers days a write found lost for good.
+    fn report_lost(&self, subject: String, lost: &[chrono::NaiveDate]) {
+        let (Some(first), Some(last)) = (lost.first(), lost.last()) else {
+            return;
+        };
+        tracing::warn!(
+            subject = %subject, first = %first, last = %last, days = lost.len(),
+            "Days lost: never archived, and no longer kept by the provider"
+        );
+        let found = LostDays {
+            subject,
+            first: *first,
+            last: *last,
+            days: lost.len(),
+        };
+        self.lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(found);
     }
 
     /// Logs a failure, records it in `sync_error`, and keeps its raw body if allowed.
@@ -677,6 +711,64 @@ async fn cancellable<T>(cancel: &CancellationToken, work: impl Future<Output = T
 
 /// A subject to sync, with its data when discovery already carried it.
 type Planned = (String, Option<(SubjectResult, FetchTime)>);
+
+/// Most subjects written in one transaction. Large enough that a backfill commits
+/// rarely; small enough that a transaction stays short for other writers.
+const MAX_BATCH: usize = 256;
+
+/// One subject's fetch, on its way to the writer.
+struct Fetched {
+    subject: String,
+    result: SubjectResult,
+    fetched: FetchTime,
+}
+
+/// One subject's rows, ready to write inside a batch's transaction.
+struct SubjectWrite {
+    key: SubjectKey,
+    data: SubjectUsage,
+    fetched: FetchTime,
+    covered_from: chrono::NaiveDate,
+    keep_all: bool,
+}
+
+impl SubjectWrite {
+    /// Writes the subject inside `tx`; returns the subject, its counts and newly lost days.
+    fn write(
+        self,
+        tx: &rusqlite::Transaction<'_>,
+    ) -> Result<(String, UpsertStats, Vec<chrono::NaiveDate>), StoreError> {
+        let Self {
+            key,
+            data,
+            fetched,
+            covered_from,
+            keep_all,
+        } = self;
+        let mut stats = usage::upsert_days(tx, &key, &data.days, false, fetched)?;
+        stats += usage::upsert_months(tx, &key, &data.months, fetched)?;
+        stats += usage::upsert_month_resources(tx, &key, &data.month_resources, fetched)?;
+        if !data.counters.is_empty() {
+            let derived = counters::record_readings(tx, &key, &data.counters, fetched)?;
+            stats += usage::upsert_days(tx, &key, &derived, true, fetched)?;
+        }
+        let (inserted, updated) =
+            entities::upsert_records(tx, key.provider, &key.account, &data.records, fetched)?;
+        stats += UpsertStats {
+            inserted,
+            updated,
+            unchanged: 0,
+        };
+        let lost = coverage::extend_coverage(tx, &key, covered_from, fetched.day())?;
+        if keep_all {
+            for raw in &data.raw {
+                let subject = Some(key.subject.as_str());
+                runs::insert_raw(tx, key.provider, &key.account, subject, raw, None, fetched)?;
+            }
+        }
+        Ok((key.subject, stats, lost))
+    }
+}
 
 #[derive(Default)]
 struct SubjectsOutcome {

@@ -3,7 +3,7 @@
 //! One connection per [`Store`], in WAL mode with a busy timeout, so that
 //! `sqlite3`, `report` or a second process can read while the daemon
 //! writes. Work runs on tokio's blocking pool ([`Store::call`]); each
-//! subject's rows are written in one `BEGIN IMMEDIATE` transaction. Only
+//! subject's rows are written inside one `BEGIN IMMEDIATE` transaction. Only
 //! `sync` and the read-side commands use this module.
 
 pub mod counters;
