@@ -20,6 +20,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (4, include_str!("migrations/0004_entity_snapshot.sql")),
     (5, include_str!("migrations/0005_hostens.sql")),
     (6, include_str!("migrations/0006_coverage_gaps.sql")),
+    (7, include_str!("migrations/0007_month_rollup.sql")),
 ];
 
 /// The schema version this binary writes.

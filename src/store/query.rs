@@ -1,6 +1,7 @@
 //! The read side: what `status` and `report` show. Reads the SPEC §4 views
 //! and internal tables; never writes.
 
+use chrono::Datelike;
 use rusqlite::{Connection, params_from_iter, types::Value};
 use serde::Serialize;
 
@@ -69,7 +70,8 @@ fn load_account_status(
         .or_else(|e| none_if_no_rows(e).map(|()| (None, None, None)))?;
     let last_success_at = super::runs::load_last_success(conn, &provider, &account)?;
     let (subjects, rows) = conn.query_row(
-        "SELECT count(DISTINCT subject), count(*) FROM day_usage WHERE provider = ?1 AND account = ?2",
+        "SELECT count(DISTINCT subject), coalesce(sum(days), 0) FROM month_rollup \
+         WHERE provider = ?1 AND account = ?2",
         p,
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
@@ -148,20 +150,43 @@ pub struct ReportRow {
     pub is_final: bool,
 }
 
-/// Usage totals from `usage_daily`, grouped by period, provider and account.
+/// Usage totals grouped by period, provider and account.
+///
+/// Months whole (no `from`/`to`, or ones on month boundaries) are read from
+/// `month_rollup`, one row per subject and month; anything else sums `usage_daily`.
 pub fn load_report(conn: &Connection, filter: &ReportFilter) -> Result<Vec<ReportRow>, StoreError> {
-    let period = match filter.by {
-        Period::Day => "day",
-        Period::Month => "substr(day, 1, 7)",
+    let whole_months = filter.by == Period::Month
+        && filter.from.as_deref().is_none_or(starts_month)
+        && filter.to.as_deref().is_none_or(ends_month);
+    let (period, table, from, to) = if whole_months {
+        let month = |d: &Option<String>| d.as_ref().map(|d| d.chars().take(7).collect());
+        (
+            "month",
+            "month_rollup",
+            month(&filter.from),
+            month(&filter.to),
+        )
+    } else {
+        let period = match filter.by {
+            Period::Day => "day",
+            Period::Month => "substr(day, 1, 7)",
+        };
+        (
+            period,
+            "usage_daily",
+            filter.from.clone(),
+            filter.to.clone(),
+        )
     };
+    let bound = if whole_months { "month" } else { "day" };
     let mut clauses = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     for (column, op, value) in [
         ("provider", "=", &filter.provider),
         ("account", "=", &filter.account),
         ("subject", "=", &filter.subject),
-        ("day", ">=", &filter.from),
-        ("day", "<=", &filter.to),
+        (bound, ">=", &from),
+        (bound, "<=", &to),
     ] {
         if let Some(v) = value {
             args.push(Value::Text(v.clone()));
@@ -182,7 +207,7 @@ pub fn load_report(conn: &Connection, filter: &ReportFilter) -> Result<Vec<Repor
         "SELECT {period} AS period, provider, account, {subject} AS subj, count(DISTINCT subject), \
          CASE WHEN count(upload_mb) = count(*) THEN round(sum(upload_mb), 6) END, \
          CASE WHEN count(download_mb) = count(*) THEN round(sum(download_mb), 6) END, \
-         round(sum(total_mb), 6), min(is_final) FROM usage_daily {filter_sql} \
+         round(sum(total_mb), 6), min(is_final) FROM {table} {filter_sql} \
          GROUP BY period, provider, account, subj ORDER BY period, provider, account, subj"
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -200,6 +225,19 @@ pub fn load_report(conn: &Connection, filter: &ReportFilter) -> Result<Vec<Repor
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether `day` (`YYYY-MM-DD`) is the first of its month.
+fn starts_month(day: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok_and(|d| d.day() == 1)
+}
+
+/// Whether `day` (`YYYY-MM-DD`) is the last of its month.
+fn ends_month(day: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.succ_opt())
+        .is_some_and(|next| next.day() == 1)
 }
 
 /// The latest run of one account, for metrics.

@@ -151,8 +151,8 @@ pub fn load_recent_subjects(
     since: &str,
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT subject FROM day_usage WHERE provider = ?1 AND account = ?2 \
-         GROUP BY subject HAVING max(day) >= ?3 ORDER BY subject",
+        "SELECT DISTINCT subject FROM month_rollup WHERE provider = ?1 AND account = ?2 \
+         AND month >= substr(?3, 1, 7) AND last_day >= ?3 ORDER BY subject",
     )?;
     let rows = stmt.query_map(params![provider, account, since], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -120,6 +120,7 @@ pub fn upsert_days(
     let now = fetched.rfc3339();
     let today = fetched.day();
     let mut stats = UpsertStats::default();
+    let mut changed: Option<(NaiveDate, NaiveDate)> = None;
     for d in days {
         let day = d.day.format("%Y-%m-%d").to_string();
         let p = params![
@@ -134,9 +135,49 @@ pub fn upsert_days(
             derived,
             now
         ];
-        stats.record(upsert_row(&mut insert, &mut update, p)?);
+        let outcome = upsert_row(&mut insert, &mut update, p)?;
+        if outcome != RowOutcome::Unchanged {
+            changed =
+                Some(changed.map_or((d.day, d.day), |(lo, hi)| (lo.min(d.day), hi.max(d.day))));
+        }
+        stats.record(outcome);
+    }
+    if let Some((first, last)) = changed {
+        refresh_rollup(tx, key, first, last)?;
     }
     Ok(stats)
+}
+
+const REFRESH_ROLLUP: &str = "INSERT INTO month_rollup (provider, account, subject, month, days, \
+    last_day, upload_mb, download_mb, total_mb, is_final) \
+    SELECT provider, account, subject, substr(day, 1, 7), count(*), max(day), \
+    CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END, \
+    CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END, \
+    sum(total_mb), min(is_final) FROM day_usage \
+    WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND day >= ?4 AND day <= ?5 \
+    GROUP BY substr(day, 1, 7) \
+    ON CONFLICT (provider, account, subject, month) DO UPDATE SET days = excluded.days, \
+    last_day = excluded.last_day, upload_mb = excluded.upload_mb, \
+    download_mb = excluded.download_mb, total_mb = excluded.total_mb, is_final = excluded.is_final";
+
+/// Re-sums `month_rollup` for the months from `first`'s to `last`'s, after their days changed.
+fn refresh_rollup(
+    tx: &Transaction<'_>,
+    key: &SubjectKey,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<(), StoreError> {
+    let from = first_of_month(first).format("%Y-%m-%d").to_string();
+    // 'YYYY-MM-31' sorts after every day of last's month.
+    let to = last.format("%Y-%m-31").to_string();
+    tx.prepare_cached(REFRESH_ROLLUP)?.execute(params![
+        key.provider,
+        key.account,
+        key.subject,
+        from,
+        to
+    ])?;
+    Ok(())
 }
 
 /// Upserts one subject's reported month rows inside `tx`.

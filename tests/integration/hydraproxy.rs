@@ -224,9 +224,23 @@ async fn discovery_covers_every_status_config_and_archive() {
     let store = usage_archiver::store::Store::open(&dir.db()).unwrap();
     store
         .with_conn(|c| {
-            c.execute_batch("INSERT INTO day_usage VALUES ('hydraproxy','main','777','2022-04-24',1,1,2,1,0,'x','x'), \
-                             ('hydraproxy','main','555','2022-01-01',1,1,2,1,0,'x','x')")?;
-            Ok(())
+            let tx = usage_archiver::store::usage::begin(c)?;
+            for (subject, day) in [("777", "2022-04-24"), ("555", "2022-01-01")] {
+                let key = usage_archiver::store::usage::SubjectKey {
+                    provider: "hydraproxy",
+                    account: "main".into(),
+                    subject: subject.into(),
+                };
+                let row = usage_archiver::model::DayUsage {
+                    day: day.parse().unwrap(),
+                    upload_mb: Some(1.0),
+                    download_mb: Some(1.0),
+                    total_mb: 2.0,
+                };
+                let fetched = usage_archiver::model::FetchTime(at("2022-04-25T00:00:00Z"));
+                usage_archiver::store::usage::upsert_days(&tx, &key, &[row], false, fetched)?;
+            }
+            Ok(tx.commit()?)
         })
         .unwrap();
     let report = sync_with(
