@@ -122,7 +122,7 @@ pub fn upsert_days(
     let mut stats = UpsertStats::default();
     let mut changed: Option<(NaiveDate, NaiveDate)> = None;
     for d in days {
-        let day = d.day.format("%Y-%m-%d").to_string();
+        let day = day_text(d.day);
         let p = params![
             key.provider,
             key.account,
@@ -146,6 +146,11 @@ pub fn upsert_days(
         refresh_rollup(tx, key, first, last)?;
     }
     Ok(stats)
+}
+
+/// `YYYY-MM-DD` (this runs once per archived row; strftime would parse its format each time).
+fn day_text(day: NaiveDate) -> String {
+    format!("{:04}-{:02}-{:02}", day.year(), day.month(), day.day())
 }
 
 const REFRESH_ROLLUP: &str = "INSERT INTO month_rollup (provider, account, subject, month, days, \
