@@ -186,3 +186,106 @@ fn readers_are_not_blocked_by_a_writer() {
     tx.commit().unwrap();
     drop(store);
 }
+
+/// One write of a rollup test: subject, first day (days after 2025-12-01), rows, their
+/// size in quarter MB, whether upload is known, and the fetch's day.
+type Write = (u8, u16, u8, u16, bool, u16);
+
+fn rollup_write() -> impl proptest::strategy::Strategy<Value = Write> {
+    use proptest::prelude::*;
+    (
+        0u8..3,
+        0u16..120,
+        1u8..40,
+        0u16..400,
+        any::<bool>(),
+        0u16..200,
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 48,
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// Whatever sequence of new, changed, unchanged and finalised days is written,
+    /// `month_rollup` equals the sum of `day_usage` per subject and month, and the monthly
+    /// report read from it equals the one summed from the days.
+    #[test]
+    fn month_rollup_equals_the_sum_of_its_days(writes in proptest::collection::vec(rollup_write(), 1..12)) {
+        let dir = TestDir::new();
+        let store = Store::open(&dir.db()).unwrap();
+        let origin = NaiveDate::from_ymd_opt(2025, 12, 1).unwrap();
+        for (subject, start, n, quarters, upload, fetched_day) in writes {
+            let key = SubjectKey { subject: subject.to_string(), ..key() };
+            let total = f64::from(quarters) / 4.0;
+            let rows: Vec<DayUsage> = (0..n)
+                .map(|i| DayUsage {
+                    day: origin + chrono::TimeDelta::days(i64::from(start) + i64::from(i)),
+                    upload_mb: upload.then_some(total / 2.0),
+                    download_mb: Some(total / 2.0),
+                    total_mb: total + f64::from(i),
+                })
+                .collect();
+            let fetched = origin + chrono::TimeDelta::days(i64::from(fetched_day));
+            let fetched = FetchTime(fetched.and_hms_opt(12, 0, 0).unwrap().and_utc());
+            store
+                .with_conn(|c| {
+                    let tx = usage::begin(c)?;
+                    usage::upsert_days(&tx, &key, &rows, false, fetched)?;
+                    Ok(tx.commit()?)
+                })
+                .unwrap();
+        }
+        let table = |sql: &str| -> Vec<Vec<String>> {
+            store
+                .with_conn(|c| {
+                    let mut stmt = c.prepare(sql)?;
+                    let n = stmt.column_count();
+                    let rows = stmt.query_map([], |r| {
+                        (0..n)
+                            .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                            .collect::<Result<Vec<_>, _>>()
+                    })?;
+                    Ok(rows.collect::<Result<_, _>>()?)
+                })
+                .unwrap()
+        };
+        let rollup = table(
+            "SELECT provider, account, subject, month, days, last_day, upload_mb, download_mb, \
+             total_mb, is_final FROM month_rollup ORDER BY 1, 2, 3, 4",
+        );
+        let summed = table(
+            "SELECT provider, account, subject, substr(day, 1, 7), count(*), max(day), \
+             CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END, \
+             CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END, \
+             sum(total_mb), min(is_final) FROM day_usage GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        );
+        proptest::prop_assert_eq!(rollup, summed);
+
+        // The report over whole months reads the rollup; one day short of the last month
+        // sums the days. Both agree on every month but the shortened one.
+        use usage_archiver::store::query::{ReportFilter, load_report};
+        let report = |to: &str| {
+            let filter = ReportFilter {
+                from: Some("2025-12-01".into()),
+                to: Some(to.into()),
+                per_subject: true,
+                ..ReportFilter::default()
+            };
+            store.with_conn(|c| load_report(c, &filter)).unwrap()
+        };
+        let whole = report("2026-07-31");
+        let mut by_days = report("2026-07-30");
+        by_days.retain(|r| r.period != "2026-07");
+        let mut whole_but_july = whole.clone();
+        whole_but_july.retain(|r| r.period != "2026-07");
+        proptest::prop_assert_eq!(whole_but_july, by_days);
+        proptest::prop_assert_eq!(
+            whole.iter().map(|r| r.subjects).sum::<i64>(),
+            count(&dir.db(), "SELECT count(*) FROM month_rollup WHERE month <= '2026-07'")
+        );
+    }
+}
