@@ -100,11 +100,19 @@ fn main() {
             }
         });
         let first_line = sql.lines().find(|l| !l.starts_with("--")).unwrap_or("");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         println!(
             "{:<64} {:>10.3}   ({count} rows)",
             format!("{}: {}", shorten(&label, 30), shorten(first_line, 30)),
             time.as_secs_f64()
         );
+        println!("      plan: {}", plan.join("; "));
     }
 }
 
@@ -144,6 +152,8 @@ fn build(db: &Path) {
                 }
                 tx.commit()?;
             }
+            // What every sync run ends with: fresh planner statistics.
+            usage_archiver::store::optimize(c)?;
             Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
         })
         .unwrap();

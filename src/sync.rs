@@ -633,7 +633,10 @@ impl<'a> AccountRun<'a> {
         let finished = self.options.clock.now();
         let (id, t) = (self.run_id, totals.clone());
         self.store
-            .call(move |c| runs::finish_run(c, id, status, &t, finished))
+            .call(move |c| {
+                runs::finish_run(c, id, status, &t, finished)?;
+                crate::store::optimize(c)
+            })
             .await?;
         tracing::info!(
             run_id = self.run_id,

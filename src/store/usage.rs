@@ -121,7 +121,11 @@ pub fn upsert_days(
     let today = fetched.day();
     let mut stats = UpsertStats::default();
     let mut changed: Option<(NaiveDate, NaiveDate)> = None;
-    for d in days {
+    // In key order: providers often list newest first, and inserting a B-tree's keys
+    // backwards leaves its pages half empty (an archive half again as large).
+    let mut sorted: Vec<&DayUsage> = days.iter().collect();
+    sorted.sort_unstable_by_key(|d| d.day);
+    for d in sorted {
         let day = day_text(d.day);
         let p = params![
             key.provider,
