@@ -14,6 +14,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -47,19 +49,11 @@ struct Measured {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(bench());
+    common::block_on(bench());
 }
 
 async fn bench() {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let runs: usize = common::env_or("BENCH_RUNS", 3);
     let hydra = SimHydraProxy {
         orders: ORDERS,
         history_days: 30,
@@ -188,7 +182,7 @@ fn backfill(sim: &Simulator, scenario: &Scenario, keep_raw: &str) -> Measured {
         .unwrap();
     let mut peak = 0;
     let status = loop {
-        peak = peak.max(vm_hwm_kib(child.id()).unwrap_or(0));
+        peak = peak.max(common::proc_status_kib(child.id(), "VmHWM:").unwrap_or(0));
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
@@ -212,15 +206,6 @@ fn backfill(sim: &Simulator, scenario: &Scenario, keep_raw: &str) -> Measured {
         db_bytes,
         rows,
     }
-}
-
-/// Peak resident set size so far of a running process, from `/proc/PID/status`.
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// The per-subject requests of every account, fetched with a bare client at the same

@@ -11,6 +11,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,19 +27,11 @@ use usage_archiver::sync::{self, Clock, SyncOptions};
 const ORDERS: u64 = 10_000;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(bench());
+    common::block_on(bench());
 }
 
 async fn bench() {
-    let days: i64 = std::env::var("BENCH_DAYS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
+    let days: i64 = common::env_or("BENCH_DAYS", 30);
     let hydra = SimHydraProxy {
         orders: ORDERS,
         history_days: 1_000,

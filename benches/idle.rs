@@ -10,6 +10,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,19 +21,11 @@ use usage_archiver::sim::{SimConfig, Simulator};
 const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(bench());
+    common::block_on(bench());
 }
 
 async fn bench() {
-    let secs: u64 = std::env::var("BENCH_IDLE_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
+    let secs: u64 = common::env_or("BENCH_IDLE_SECS", 60);
     let sim = Simulator::start(SimConfig::demo()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("idle.db");
@@ -71,14 +65,14 @@ async fn bench() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let catch_up = began.elapsed();
-    let peak_after_catch_up = proc_status_kib(pid, "VmHWM:");
+    let peak_after_catch_up = common::proc_status_kib(pid, "VmHWM:").unwrap();
 
     let cpu_before = cpu_ticks(pid);
     let mut rss_max = 0;
     let mut rss_last = 0;
     for _ in 0..secs {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        rss_last = proc_status_kib(pid, "VmRSS:");
+        rss_last = common::proc_status_kib(pid, "VmRSS:").unwrap();
         rss_max = rss_max.max(rss_last);
     }
     let cpu_ticks_idle = cpu_ticks(pid) - cpu_before;
@@ -122,16 +116,6 @@ fn finished_runs(db: &std::path::Path) -> usize {
             )
         })
         .map_or(0, |n| n as usize)
-}
-
-/// A `kB` line of `/proc/PID/status`.
-fn proc_status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 /// User plus system CPU time of a process so far, in clock ticks (`/proc/PID/stat`).

@@ -11,6 +11,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -34,10 +36,7 @@ const DAYS: usize = 1_000;
 const BATCH: usize = 256;
 
 fn main() {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
+    let runs: usize = common::env_or("BENCH_RUNS", 3);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("archive.db");
     build(&db);
