@@ -635,7 +635,11 @@ impl<'a> AccountRun<'a> {
         self.store
             .call(move |c| {
                 runs::finish_run(c, id, status, &t, finished)?;
-                crate::store::optimize(c)
+                // Only query speed depends on it: a failure must not fail a recorded run.
+                if let Err(e) = crate::store::optimize(c) {
+                    tracing::warn!(error = %error_chain(&e), "Could not refresh query statistics");
+                }
+                Ok(())
             })
             .await?;
         tracing::info!(
