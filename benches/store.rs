@@ -14,6 +14,8 @@
 
 #![allow(clippy::print_stdout)] // A benchmark reports on stdout.
 
+mod common;
+
 use std::time::Instant;
 
 use chrono::{NaiveDate, TimeDelta};
@@ -22,7 +24,7 @@ use usage_archiver::model::{DayUsage, FetchTime};
 use usage_archiver::store::usage::{self, SubjectKey};
 use usage_archiver::store::{Store, StoreError};
 
-/// Day rows written per phase.
+/// Day rows written per phase (`BENCH_ROWS` overrides, e.g. for a run under valgrind).
 const ROWS: usize = 1_000_000;
 /// Days per subject's response, in turn.
 const RESPONSE_DAYS: [usize; 4] = [7, 14, 30, 90];
@@ -33,7 +35,7 @@ type Subject = (SubjectKey, Vec<DayUsage>);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let subjects = subjects()?;
+    let subjects = subjects(common::env_or("BENCH_ROWS", ROWS))?;
     let rows = subjects.iter().map(|(_, d)| d.len()).sum::<usize>() as f64;
     let fetched = FetchTime(
         chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")?.with_timezone(&chrono::Utc),
@@ -122,13 +124,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Subjects whose responses cycle through [`RESPONSE_DAYS`], [`ROWS`] rows in all.
-fn subjects() -> Result<Vec<Subject>, Box<dyn std::error::Error>> {
+/// Subjects whose responses cycle through [`RESPONSE_DAYS`], `total` rows in all.
+fn subjects(total: usize) -> Result<Vec<Subject>, Box<dyn std::error::Error>> {
     let end = NaiveDate::from_ymd_opt(2026, 5, 31).ok_or("date")?;
     let mut subjects = Vec::new();
     let mut rows = 0;
-    while rows < ROWS {
-        let n = RESPONSE_DAYS[subjects.len() % RESPONSE_DAYS.len()].min(ROWS - rows);
+    while rows < total {
+        let n = RESPONSE_DAYS[subjects.len() % RESPONSE_DAYS.len()].min(total - rows);
         let days = (0..n)
             .map(|i| DayUsage {
                 day: end - TimeDelta::days(i as i64),

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each bench uses its own part.
 
 /// Runs `bench` on a 2-worker runtime (the machine's core count, as the daemon runs).
+#[allow(clippy::expect_used)] // A bench without a runtime has nothing to measure.
 pub fn block_on(bench: impl Future<Output = ()>) {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

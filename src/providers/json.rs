@@ -11,6 +11,11 @@ use serde::de::{self, DeserializeOwned, Deserializer};
 
 /// Decodes `body` into `T`; the error names the path of the bad field (`usage[2].date`).
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    // The fast path: most bodies are fine. Only a failure is decoded again, slower,
+    // tracking the path of the bad field for the error.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
     de.end()

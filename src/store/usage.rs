@@ -6,6 +6,8 @@
 //! change to a final row is logged in `usage_revision` by a trigger in
 //! `schema.sql`. Rows absent from a response are never touched.
 
+use std::collections::BTreeSet;
+
 use chrono::{Datelike, NaiveDate};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
@@ -120,7 +122,7 @@ pub fn upsert_days(
     let now = fetched.rfc3339();
     let today = fetched.day();
     let mut stats = UpsertStats::default();
-    let mut changed: Option<(NaiveDate, NaiveDate)> = None;
+    let mut changed_months = BTreeSet::new();
     // In key order: providers often list newest first, and inserting a B-tree's keys
     // backwards leaves its pages half empty (an archive half again as large).
     let mut sorted: Vec<&DayUsage> = days.iter().collect();
@@ -141,51 +143,72 @@ pub fn upsert_days(
         ];
         let outcome = upsert_row(&mut insert, &mut update, p)?;
         if outcome != RowOutcome::Unchanged {
-            changed =
-                Some(changed.map_or((d.day, d.day), |(lo, hi)| (lo.min(d.day), hi.max(d.day))));
+            changed_months.insert(first_of_month(d.day));
         }
         stats.record(outcome);
     }
-    if let Some((first, last)) = changed {
-        refresh_rollup(tx, key, first, last)?;
+    if !changed_months.is_empty() {
+        refresh_rollup(tx, key, &changed_months)?;
     }
     Ok(stats)
 }
 
-/// `YYYY-MM-DD` (this runs once per archived row; strftime would parse its format each time).
+/// `YYYY-MM-DD`. This runs once per archived row, where strftime (which parses its
+/// format every time) and `format!` show in a profile.
 fn day_text(day: NaiveDate) -> String {
-    format!("{:04}-{:02}-{:02}", day.year(), day.month(), day.day())
+    let Ok(year @ 0..=9999) = u32::try_from(day.year()) else {
+        return format!("{:04}-{:02}-{:02}", day.year(), day.month(), day.day());
+    };
+    let digit = |n: u32| b'0' + (n % 10) as u8;
+    let (month, dom) = (day.month(), day.day());
+    let text = [
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        b'-',
+        digit(month / 10),
+        digit(month),
+        b'-',
+        digit(dom / 10),
+        digit(dom),
+    ];
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 const REFRESH_ROLLUP: &str = "INSERT INTO month_rollup (provider, account, subject, month, days, \
     last_day, upload_mb, download_mb, total_mb, is_final) \
-    SELECT provider, account, subject, substr(day, 1, 7), count(*), max(day), \
+    SELECT ?1, ?2, ?3, ?4, count(*), max(day), \
     CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END, \
     CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END, \
     sum(total_mb), min(is_final) FROM day_usage \
-    WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND day >= ?4 AND day <= ?5 \
-    GROUP BY substr(day, 1, 7) \
+    WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND day >= ?5 AND day <= ?6 \
     ON CONFLICT (provider, account, subject, month) DO UPDATE SET days = excluded.days, \
     last_day = excluded.last_day, upload_mb = excluded.upload_mb, \
     download_mb = excluded.download_mb, total_mb = excluded.total_mb, is_final = excluded.is_final";
 
-/// Re-sums `month_rollup` for the months from `first`'s to `last`'s, after their days changed.
+/// Re-sums `month_rollup` for each month (given by its first day) whose days changed.
+///
+/// One aggregate per month over a range of the key: no grouping, so no sorter.
 fn refresh_rollup(
     tx: &Transaction<'_>,
     key: &SubjectKey,
-    first: NaiveDate,
-    last: NaiveDate,
+    months: &BTreeSet<NaiveDate>,
 ) -> Result<(), StoreError> {
-    let from = first_of_month(first).format("%Y-%m-%d").to_string();
-    // 'YYYY-MM-31' sorts after every day of last's month.
-    let to = last.format("%Y-%m-31").to_string();
-    tx.prepare_cached(REFRESH_ROLLUP)?.execute(params![
-        key.provider,
-        key.account,
-        key.subject,
-        from,
-        to
-    ])?;
+    let mut stmt = tx.prepare_cached(REFRESH_ROLLUP)?;
+    for first in months {
+        let month = first.format("%Y-%m").to_string();
+        // 'YYYY-MM-31' sorts after every day of the month.
+        let (from, to) = (format!("{month}-01"), format!("{month}-31"));
+        stmt.execute(params![
+            key.provider,
+            key.account,
+            key.subject,
+            month,
+            from,
+            to
+        ])?;
+    }
     Ok(())
 }
 
@@ -280,4 +303,25 @@ pub fn upsert_balances(
 
 fn first_of_month(d: NaiveDate) -> NaiveDate {
     d.with_day(1).unwrap_or(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_text_is_iso_8601() {
+        for (y, m, d) in [
+            (2026, 1, 1),
+            (2024, 2, 29),
+            (999, 12, 31),
+            (1, 10, 9),
+            (9999, 7, 20),
+        ] {
+            let day = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(day_text(day), day.format("%Y-%m-%d").to_string());
+        }
+        let far = NaiveDate::from_ymd_opt(12_345, 1, 2).unwrap();
+        assert_eq!(day_text(far), "12345-01-02");
+    }
 }
