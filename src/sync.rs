@@ -441,8 +441,19 @@ impl<'a> AccountRun<'a> {
             None => {
                 let fetched = self.options.clock.now();
                 let span = tracing::debug_span!("subject", subject = %subject);
-                let fetch = self.provider.fetch_usage(&subject).instrument(span);
-                (cancellable(cancel, fetch).await?, fetched)
+                // A task of its own, so that parsing spreads over the runtime's workers
+                // instead of sharing this run's task with every other subject.
+                let (provider, id) = (Arc::clone(&self.provider), subject.clone());
+                let task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+                    async move { provider.fetch_usage(&id).await }.instrument(span),
+                ));
+                let result = cancellable(cancel, task).await?.unwrap_or_else(|e| {
+                    Err(ProviderError::Api {
+                        endpoint: "fetch".to_owned(),
+                        message: format!("the fetch stopped unexpectedly: {e}"),
+                    })
+                });
+                (result, fetched)
             }
         };
         // Rejected credentials stop the account's other fetches at once.
