@@ -16,7 +16,7 @@ use usage_archiver::http::Response;
 use usage_archiver::model::{DayUsage, SubjectUsage};
 use usage_archiver::providers::{hostens, hydraproxy, infiniteproxies, proxyshard};
 
-use crate::common::fixture;
+use crate::common::{fixture, proptest_config};
 
 /// Text that breaks parsers: wrong types, impossible values, markup.
 const HOSTILE: [&str; 16] = [
@@ -175,15 +175,8 @@ fn proxyshard_seeds() -> Vec<String> {
     .to_vec()
 }
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config(ProptestConfig::default()))]
 
     #[test]
     fn hydraproxy_parsers_never_panic(seed in 0..8usize, edits in prop::collection::vec(edit(), 0..6)) {

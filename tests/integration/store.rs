@@ -204,11 +204,10 @@ fn rollup_write() -> impl proptest::strategy::Strategy<Value = Write> {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::test_runner::Config {
+    #![proptest_config(crate::common::proptest_config(proptest::test_runner::Config {
         cases: 48,
-        failure_persistence: None,
         ..Default::default()
-    })]
+    }))]
 
     /// Whatever sequence of new, changed, unchanged and finalised days is written,
     /// `month_rollup` equals the sum of `day_usage` per subject and month, and the monthly

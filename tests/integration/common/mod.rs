@@ -250,3 +250,18 @@ pub fn readme_blocks(lang: &str) -> Vec<String> {
         .filter_map(|block| block.split("```").next().map(str::to_owned))
         .collect()
 }
+
+/// `base` with no failure files and, unless `PROPTEST_RNG_SEED` names another, a
+/// fixed seed: every run tries the same cases, so a failure repeats and CI is
+/// deterministic. Set `PROPTEST_RNG_SEED` (and `PROPTEST_CASES`) to explore further.
+pub fn proptest_config(base: proptest::test_runner::Config) -> proptest::test_runner::Config {
+    let rng_seed = match std::env::var_os("PROPTEST_RNG_SEED") {
+        Some(_) => base.rng_seed,
+        None => proptest::test_runner::RngSeed::Fixed(0x5eed_2026),
+    };
+    proptest::test_runner::Config {
+        failure_persistence: None,
+        rng_seed,
+        ..base
+    }
+}
