@@ -6,8 +6,11 @@
 //! - one transaction per subject: the worst case, a sync whose subjects trickle in;
 //! - grouped commits of [`BATCH`] subjects, the way `sync` writes a backfill;
 //! - the same rows re-synced unchanged, asserting SQLite counted zero changes;
-//! - the same rows into a bare table (no key, no upsert logic), per subject and grouped,
-//!   as the floor.
+//! - the same rows (all eleven values `day_usage` holds) into a bare table (no key, no
+//!   constraints, no upsert logic), per subject and grouped, as the floor;
+//! - to attribute the gap: the same plain insert into a table with `day_usage`'s text key,
+//!   and into one keyed by integers (a subject id and a day number), the layout an
+//!   integer-keyed archive would have.
 //!
 //! Run with `cargo bench --bench store` (or `scripts/bench.sh`); prints rows/s per phase
 //! and the ratio of each upsert to its floor.
@@ -18,7 +21,7 @@ mod common;
 
 use std::time::Instant;
 
-use chrono::{NaiveDate, TimeDelta};
+use chrono::{Datelike, NaiveDate, TimeDelta};
 use rusqlite::Connection;
 use usage_archiver::model::{DayUsage, FetchTime};
 use usage_archiver::store::usage::{self, SubjectKey};
@@ -63,17 +66,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(again.changes, 0, "an unchanged re-sync must write nothing");
     assert!(per_subject.changes >= rows as u64 && batched.changes >= rows as u64);
 
-    let bare = |name: &str, key: &str| -> Result<Store, StoreError> {
+    let bare = |name: &str, columns: &str| -> Result<Store, StoreError> {
         let store = Store::open(&dir.path().join(name))?;
-        store.with_conn(|c| {
-            Ok(c.execute_batch(&format!(
-                "CREATE TABLE bare (p TEXT, a TEXT, s TEXT, d TEXT, u REAL, dl REAL, t REAL{key}"
-            ))?)
-        })?;
+        store.with_conn(|c| Ok(c.execute_batch(&format!("CREATE TABLE bare ({columns}"))?))?;
         Ok(store)
     };
+    // The values day_usage holds: key, three figures, is_final, derived, first and last seen.
+    const COLUMNS: &str = "p TEXT, a TEXT, s TEXT, d TEXT, u REAL, dl REAL, t REAL, \
+        f INTEGER, dv INTEGER, fs TEXT, ls TEXT";
+    let seen = fetched.rfc3339();
     let insert = |tx: &rusqlite::Transaction<'_>, (key, days): &Subject| {
-        let mut stmt = tx.prepare_cached("INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        )?;
         for d in days {
             stmt.execute(rusqlite::params![
                 key.provider,
@@ -82,7 +87,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 d.day.to_string(),
                 d.upload_mb,
                 d.download_mb,
-                d.total_mb
+                d.total_mb,
+                true,
+                false,
+                seen
             ])?;
         }
         Ok(())
@@ -90,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bare_single = phase(
         "bare insert, 1 subject/tx",
         rows,
-        &bare("bare1.db", ")")?,
+        &bare("bare1.db", &format!("{COLUMNS})"))?,
         &subjects,
         1,
         insert,
@@ -98,28 +106,66 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bare_grouped = phase(
         "bare insert, grouped",
         rows,
-        &bare("bare2.db", ")")?,
+        &bare("bare2.db", &format!("{COLUMNS})"))?,
         &subjects,
         BATCH,
         insert,
     )?;
     // What the archive's key costs by itself: the same plain insert into a table keyed
     // like day_usage (the key is what makes a re-sync an update instead of a duplicate).
-    let keyed = bare("keyed.db", ", PRIMARY KEY (p, a, s, d)) WITHOUT ROWID")?;
+    let keyed = bare(
+        "keyed.db",
+        &format!("{COLUMNS}, PRIMARY KEY (p, a, s, d)) WITHOUT ROWID"),
+    )?;
     let keyed = phase(
-        "keyed insert, grouped",
+        "text-keyed insert, grouped",
         rows,
         &keyed,
         &subjects,
         BATCH,
         insert,
     )?;
+    // Subject ids and day numbers in place of the text key (what a `subject` table
+    // mapping provider, account and subject to an integer would allow).
+    let int_keyed = bare(
+        "int_keyed.db",
+        "sid INTEGER, d INTEGER, u REAL, dl REAL, t REAL, f INTEGER, dv INTEGER, \
+         fs TEXT, ls TEXT, PRIMARY KEY (sid, d)) WITHOUT ROWID",
+    )?;
+    let int_insert = |tx: &rusqlite::Transaction<'_>, (key, days): &Subject| {
+        let mut stmt =
+            tx.prepare_cached("INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)")?;
+        let sid: i64 = key.subject.parse().unwrap_or_default();
+        for d in days {
+            stmt.execute(rusqlite::params![
+                sid,
+                d.day.num_days_from_ce(),
+                d.upload_mb,
+                d.download_mb,
+                d.total_mb,
+                true,
+                false,
+                seen
+            ])?;
+        }
+        Ok(())
+    };
+    let int_keyed = phase(
+        "int-keyed insert, grouped",
+        rows,
+        &int_keyed,
+        &subjects,
+        BATCH,
+        int_insert,
+    )?;
     println!(
-        "upsert / bare: {:.2}x one subject per transaction, {:.2}x grouped; \
-         upsert / keyed insert: {:.2}x grouped",
+        "upsert / bare: {:.2}x one subject per transaction, {:.2}x grouped; grouped, \
+         upsert / text-keyed insert {:.2}x, text-keyed / bare {:.2}x, int-keyed / bare {:.2}x",
         bare_single.rate / per_subject.rate,
         bare_grouped.rate / batched.rate,
-        keyed.rate / batched.rate
+        keyed.rate / batched.rate,
+        bare_grouped.rate / keyed.rate,
+        bare_grouped.rate / int_keyed.rate
     );
     Ok(())
 }

@@ -65,6 +65,7 @@ pub struct Faults {
     rate_ppm: AtomicU32,
     kinds: Mutex<Vec<Fault>>,
     stall: Duration,
+    latency_us: AtomicU64,
     requests: AtomicU64,
     injected: [AtomicU64; 6],
 }
@@ -84,6 +85,7 @@ impl Faults {
             rate_ppm: AtomicU32::new(0),
             kinds: Mutex::new(Fault::ALL.to_vec()),
             stall,
+            latency_us: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             injected: Default::default(),
         }
@@ -118,6 +120,13 @@ impl Faults {
         }
     }
 
+    /// From now on, every response waits `latency` before it is answered, the way a
+    /// provider across a network does (the benchmarks' realistic case; zero by default).
+    pub fn set_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_us.store(micros, Ordering::SeqCst);
+    }
+
     /// Requests seen so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
@@ -150,6 +159,10 @@ impl Faults {
 
 /// The middleware: passes the request on, or answers with a fault.
 pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
+    let latency = faults.latency_us.load(Ordering::SeqCst);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_micros(latency)).await;
+    }
     let tampered = faults.tamper.lock().is_ok_and(|t| {
         t.as_ref()
             .is_some_and(|(path, _)| path == request.uri().path())

@@ -240,3 +240,50 @@ async fn archive_is_complete_after_many_syncs_through_faults() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+/// Latency (the benchmarks' network-like case) holds every answer back by at least the
+/// set time and changes nothing in it; a sync through it archives what it would without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_delays_answers_and_changes_nothing_else() {
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let url = format!("{}/hydraproxy/api/view_usage_history/", sim.base_url());
+    let fetch = || async {
+        let began = std::time::Instant::now();
+        let body = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(&url)
+            .header(
+                "authorization",
+                format!("Token {}", usage_archiver::sim::hydraproxy::SIM_TOKEN),
+            )
+            .form(&[(
+                "order_id",
+                usage_archiver::sim::hydraproxy::FIRST_ORDER_ID.to_string(),
+            )])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (began.elapsed(), body)
+    };
+    usage_archiver::http::install_crypto_provider();
+    let (_, plain) = fetch().await;
+    sim.faults().set_latency(Duration::from_millis(150));
+    let (waited, delayed) = fetch().await;
+    assert!(
+        waited >= Duration::from_millis(150),
+        "answered after {waited:?}"
+    );
+    assert_eq!(delayed, plain);
+
+    sim.faults().set_latency(Duration::from_millis(5));
+    let dir = TestDir::new();
+    let config = fast_config(&sim, &dir.db(), 0, 10_000);
+    let store = Store::open(&dir.db()).unwrap();
+    assert_all_ok(&sync_all(&sim, &config, &store, at("2026-11-20T12:00:00Z")).await);
+    assert!(count(&dir.db(), "SELECT count(*) FROM usage_daily") > 100);
+}
