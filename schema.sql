@@ -1,4 +1,4 @@
--- usage-archiver archive schema, user_version 7.
+-- usage-archiver archive schema, user_version 8.
 --
 -- The five views below (usage_daily, usage_monthly, balance_snapshots,
 -- sync_runs, usage_revisions) are the stable interface for users' queries
@@ -12,11 +12,24 @@
 -- Fresh archives run this file; older archives are upgraded by the files in
 -- src/store/migrations/, which are append-only.
 
--- One row per provider/account/subject/UTC day, as reported or derived.
+-- Every subject the archive holds days of, numbered: day_usage and month_rollup
+-- are keyed by the number, so their B-trees compare an integer instead of three
+-- strings on every insert and lookup (BENCHMARKS.md §1). usage_daily and
+-- usage_monthly join the names back. See migrations/0008_subject_ids.sql.
+-- subject_id is not declared a foreign key: the writer takes every id from this
+-- table (store::usage::subject_id), and the check per day row cost about 8% of
+-- the upsert rate.
+CREATE TABLE subject (
+    id       INTEGER PRIMARY KEY,
+    provider TEXT NOT NULL,
+    account  TEXT NOT NULL,
+    subject  TEXT NOT NULL,
+    UNIQUE (provider, account, subject)
+) STRICT;
+
+-- One row per subject and UTC day, as reported or derived.
 CREATE TABLE day_usage (
-    provider      TEXT NOT NULL,
-    account       TEXT NOT NULL,
-    subject       TEXT NOT NULL,
+    subject_id    INTEGER NOT NULL,
     day           TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
     upload_mb     REAL CHECK (upload_mb >= 0),
     download_mb   REAL CHECK (download_mb >= 0),
@@ -25,7 +38,7 @@ CREATE TABLE day_usage (
     derived       INTEGER NOT NULL DEFAULT 0 CHECK (derived IN (0, 1)),
     first_seen_at TEXT NOT NULL,
     last_seen_at  TEXT NOT NULL,
-    PRIMARY KEY (provider, account, subject, day)
+    PRIMARY KEY (subject_id, day)
 ) STRICT, WITHOUT ROWID;
 
 -- Each subject's days summed per month: what usage_monthly's rollups, `report
@@ -36,19 +49,17 @@ CREATE TABLE day_usage (
 --   upload_mb / download_mb  NULL when any day lacks them
 --   is_final  1 when every day is final
 -- Query plans (EXPLAIN QUERY PLAN, 10,000,000 day rows, see BENCHMARKS.md):
---   report --by month:  SCAN month_rollup; USE TEMP B-TREE FOR GROUP BY;
---     USE TEMP B-TREE FOR count(DISTINCT)  (one row per subject and month:
---     10,000 subjects x 34 months = 340,000 rows instead of 10,000,000; the
---     grouping sorts those few rows: 0.38 s for the whole command)
---   refresh after a write:  SEARCH day_usage USING PRIMARY KEY
---     (provider=? AND account=? AND subject=? AND day>? AND day<?): only the
---     changed months of one subject are read again
---   status, and the archived subjects a sync retries:  SEARCH month_rollup
---     USING PRIMARY KEY (provider=? AND account=?)
+--   report --by month:  SCAN month_rollup; SEARCH subject USING INTEGER PRIMARY
+--     KEY (rowid=?); USE TEMP B-TREE FOR GROUP BY and for count(DISTINCT)
+--     (one row per subject and month: 10,000 subjects x 34 months = 340,000
+--     rows instead of 10,000,000; the grouping sorts those few rows)
+--   refresh after a write:  SEARCH day_usage USING PRIMARY KEY (subject_id=?
+--     AND day>? AND day<?): only the changed months of one subject are read again
+--   status, and the archived subjects a sync retries:  SEARCH subject USING
+--     COVERING INDEX sqlite_autoindex_subject_1 (provider=? AND account=?);
+--     SEARCH month_rollup USING PRIMARY KEY (subject_id=?)
 CREATE TABLE month_rollup (
-    provider    TEXT NOT NULL,
-    account     TEXT NOT NULL,
-    subject     TEXT NOT NULL,
+    subject_id  INTEGER NOT NULL,
     month       TEXT NOT NULL CHECK (month GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]'),
     days        INTEGER NOT NULL CHECK (days > 0),
     last_day    TEXT NOT NULL,
@@ -56,7 +67,7 @@ CREATE TABLE month_rollup (
     download_mb REAL,
     total_mb    REAL NOT NULL,
     is_final    INTEGER NOT NULL CHECK (is_final IN (0, 1)),
-    PRIMARY KEY (provider, account, subject, month)
+    PRIMARY KEY (subject_id, month)
 ) STRICT, WITHOUT ROWID;
 
 -- One row per provider/account/subject/month, as the provider reports it.
@@ -105,7 +116,8 @@ WHEN OLD.is_final = 1 AND (
     OR NEW.download_mb IS NOT OLD.download_mb)
 BEGIN
     INSERT INTO usage_revision (provider, account, subject, period, old_total_mb, new_total_mb, changed_at)
-    VALUES (OLD.provider, OLD.account, OLD.subject, OLD.day, OLD.total_mb, NEW.total_mb, NEW.last_seen_at);
+    SELECT provider, account, subject, OLD.day, OLD.total_mb, NEW.total_mb, NEW.last_seen_at
+    FROM subject WHERE id = OLD.subject_id;
 END;
 
 CREATE TRIGGER month_usage_revision AFTER UPDATE ON month_usage
@@ -252,9 +264,9 @@ CREATE TABLE account_state (
 --   first_seen_at TEXT  when the archive first stored the day
 --   last_seen_at  TEXT  when the row last changed (value or finality); an unchanged re-sync leaves it
 CREATE VIEW usage_daily AS
-SELECT provider, account, subject, day, upload_mb, download_mb, total_mb,
-       is_final, derived, first_seen_at, last_seen_at
-FROM day_usage;
+SELECT s.provider, s.account, s.subject, d.day, d.upload_mb, d.download_mb, d.total_mb,
+       d.is_final, d.derived, d.first_seen_at, d.last_seen_at
+FROM day_usage d JOIN subject s ON s.id = d.subject_id;
 
 -- usage_monthly: one row per provider/account/subject/month and source.
 --   month   TEXT 'YYYY-MM'
@@ -267,10 +279,10 @@ SELECT provider, account, subject, month, upload_mb, download_mb, total_mb, is_f
        'reported' AS source
 FROM month_usage
 UNION ALL
-SELECT provider, account, subject, month, upload_mb, download_mb, total_mb,
-       is_final * (month < strftime('%Y-%m', 'now')) AS is_final,
+SELECT s.provider, s.account, s.subject, r.month, r.upload_mb, r.download_mb, r.total_mb,
+       r.is_final * (r.month < strftime('%Y-%m', 'now')) AS is_final,
        'rollup' AS source
-FROM month_rollup;
+FROM month_rollup r JOIN subject s ON s.id = r.subject_id;
 
 -- balance_snapshots: latest value of each account metric per UTC day.
 --   metric TEXT e.g. 'balance_usd'; value REAL in `unit` (e.g. 'USD', 'MB')

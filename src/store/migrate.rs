@@ -21,6 +21,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (5, include_str!("migrations/0005_hostens.sql")),
     (6, include_str!("migrations/0006_coverage_gaps.sql")),
     (7, include_str!("migrations/0007_month_rollup.sql")),
+    (8, include_str!("migrations/0008_subject_ids.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -70,8 +70,9 @@ fn load_account_status(
         .or_else(|e| none_if_no_rows(e).map(|()| (None, None, None)))?;
     let last_success_at = super::runs::load_last_success(conn, &provider, &account)?;
     let (subjects, rows) = conn.query_row(
-        "SELECT count(DISTINCT subject), coalesce(sum(days), 0) FROM month_rollup \
-         WHERE provider = ?1 AND account = ?2",
+        "SELECT count(DISTINCT s.id), coalesce(sum(r.days), 0) \
+         FROM subject s JOIN month_rollup r ON r.subject_id = s.id \
+         WHERE s.provider = ?1 AND s.account = ?2",
         p,
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
@@ -150,6 +151,11 @@ pub struct ReportRow {
     pub is_final: bool,
 }
 
+/// `month_rollup` with its subjects' names, as the report filters and groups it.
+const MONTH_ROLLUP_NAMED: &str = "(SELECT s.provider, s.account, s.subject, r.month, r.days, \
+    r.upload_mb, r.download_mb, r.total_mb, r.is_final \
+    FROM month_rollup r JOIN subject s ON s.id = r.subject_id)";
+
 /// Usage totals grouped by period, provider and account.
 ///
 /// Months whole (no `from`/`to`, or ones on month boundaries) are read from
@@ -162,7 +168,7 @@ pub fn load_report(conn: &Connection, filter: &ReportFilter) -> Result<Vec<Repor
         let month = |d: &Option<String>| d.as_ref().map(|d| d.chars().take(7).collect());
         (
             "month",
-            "month_rollup",
+            MONTH_ROLLUP_NAMED,
             month(&filter.from),
             month(&filter.to),
         )

@@ -151,8 +151,9 @@ pub fn load_recent_subjects(
     since: &str,
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT subject FROM month_rollup WHERE provider = ?1 AND account = ?2 \
-         AND month >= substr(?3, 1, 7) AND last_day >= ?3 ORDER BY subject",
+        "SELECT DISTINCT s.subject FROM subject s JOIN month_rollup r ON r.subject_id = s.id \
+         WHERE s.provider = ?1 AND s.account = ?2 \
+         AND r.month >= substr(?3, 1, 7) AND r.last_day >= ?3 ORDER BY s.subject",
     )?;
     let rows = stmt.query_map(params![provider, account, since], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)

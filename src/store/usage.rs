@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{Datelike, NaiveDate};
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::StoreError;
 use crate::model::{BalanceSnapshot, DayUsage, FetchTime, MonthResources, MonthUsage};
@@ -79,15 +79,21 @@ fn upsert_row(
     }
 }
 
-const INSERT_DAY: &str = "INSERT INTO day_usage (provider, account, subject, day, upload_mb, \
-    download_mb, total_mb, is_final, derived, first_seen_at, last_seen_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) ON CONFLICT DO NOTHING";
+const INSERT_DAY: &str = "INSERT INTO day_usage (subject_id, day, upload_mb, download_mb, \
+    total_mb, is_final, derived, first_seen_at, last_seen_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) ON CONFLICT DO NOTHING";
 
-const UPDATE_DAY: &str = "UPDATE day_usage SET upload_mb = ?5, download_mb = ?6, total_mb = ?7, \
-    is_final = max(is_final, ?8), derived = ?9, last_seen_at = ?10 \
-    WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND day = ?4 \
-    AND (upload_mb IS NOT ?5 OR download_mb IS NOT ?6 OR total_mb IS NOT ?7 \
-         OR is_final < ?8 OR derived IS NOT ?9)";
+const UPDATE_DAY: &str = "UPDATE day_usage SET upload_mb = ?3, download_mb = ?4, total_mb = ?5, \
+    is_final = max(is_final, ?6), derived = ?7, last_seen_at = ?8 \
+    WHERE subject_id = ?1 AND day = ?2 \
+    AND (upload_mb IS NOT ?3 OR download_mb IS NOT ?4 OR total_mb IS NOT ?5 \
+         OR is_final < ?6 OR derived IS NOT ?7)";
+
+const FIND_SUBJECT: &str =
+    "SELECT id FROM subject WHERE provider = ?1 AND account = ?2 AND subject = ?3";
+
+const ADD_SUBJECT: &str =
+    "INSERT INTO subject (provider, account, subject) VALUES (?1, ?2, ?3) RETURNING id";
 
 const INSERT_MONTH: &str = "INSERT INTO month_usage (provider, account, subject, month, upload_mb, \
     download_mb, total_mb, is_final, first_seen_at, last_seen_at) \
@@ -109,6 +115,21 @@ pub fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
+/// The archive's number for `key`'s subject (`subject.id`), given on first use.
+fn subject_id(tx: &Transaction<'_>, key: &SubjectKey) -> Result<i64, StoreError> {
+    let name = params![key.provider, key.account, key.subject];
+    let found = tx
+        .prepare_cached(FIND_SUBJECT)?
+        .query_row(name, |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(id) => Ok(id),
+        None => Ok(tx
+            .prepare_cached(ADD_SUBJECT)?
+            .query_row(name, |r| r.get(0))?),
+    }
+}
+
 /// Upserts one subject's day rows inside `tx`.
 pub fn upsert_days(
     tx: &Transaction<'_>,
@@ -117,6 +138,10 @@ pub fn upsert_days(
     derived: bool,
     fetched: FetchTime,
 ) -> Result<UpsertStats, StoreError> {
+    if days.is_empty() {
+        return Ok(UpsertStats::default());
+    }
+    let id = subject_id(tx, key)?;
     let mut insert = tx.prepare_cached(INSERT_DAY)?;
     let mut update = tx.prepare_cached(UPDATE_DAY)?;
     let now = fetched.rfc3339();
@@ -130,9 +155,7 @@ pub fn upsert_days(
     for d in sorted {
         let day = day_text(d.day);
         let p = params![
-            key.provider,
-            key.account,
-            key.subject,
+            id,
             day,
             d.upload_mb,
             d.download_mb,
@@ -148,7 +171,7 @@ pub fn upsert_days(
         stats.record(outcome);
     }
     if !changed_months.is_empty() {
-        refresh_rollup(tx, key, &changed_months)?;
+        refresh_rollup(tx, id, &changed_months)?;
     }
     Ok(stats)
 }
@@ -176,14 +199,14 @@ fn day_text(day: NaiveDate) -> String {
     String::from_utf8_lossy(&text).into_owned()
 }
 
-const REFRESH_ROLLUP: &str = "INSERT INTO month_rollup (provider, account, subject, month, days, \
+const REFRESH_ROLLUP: &str = "INSERT INTO month_rollup (subject_id, month, days, \
     last_day, upload_mb, download_mb, total_mb, is_final) \
-    SELECT ?1, ?2, ?3, ?4, count(*), max(day), \
+    SELECT ?1, ?2, count(*), max(day), \
     CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END, \
     CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END, \
     sum(total_mb), min(is_final) FROM day_usage \
-    WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND day >= ?5 AND day <= ?6 \
-    ON CONFLICT (provider, account, subject, month) DO UPDATE SET days = excluded.days, \
+    WHERE subject_id = ?1 AND day >= ?3 AND day <= ?4 \
+    ON CONFLICT (subject_id, month) DO UPDATE SET days = excluded.days, \
     last_day = excluded.last_day, upload_mb = excluded.upload_mb, \
     download_mb = excluded.download_mb, total_mb = excluded.total_mb, is_final = excluded.is_final";
 
@@ -192,7 +215,7 @@ const REFRESH_ROLLUP: &str = "INSERT INTO month_rollup (provider, account, subje
 /// One aggregate per month over a range of the key: no grouping, so no sorter.
 fn refresh_rollup(
     tx: &Transaction<'_>,
-    key: &SubjectKey,
+    subject_id: i64,
     months: &BTreeSet<NaiveDate>,
 ) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(REFRESH_ROLLUP)?;
@@ -200,14 +223,7 @@ fn refresh_rollup(
         let month = first.format("%Y-%m").to_string();
         // 'YYYY-MM-31' sorts after every day of the month.
         let (from, to) = (format!("{month}-01"), format!("{month}-31"));
-        stmt.execute(params![
-            key.provider,
-            key.account,
-            key.subject,
-            month,
-            from,
-            to
-        ])?;
+        stmt.execute(params![subject_id, month, from, to])?;
     }
     Ok(())
 }

@@ -151,13 +151,22 @@ fn schema_rejects_impossible_rows() {
     let dir = TestDir::new();
     Store::open(&dir.db()).unwrap();
     let conn = open(&dir.db());
+    conn.execute("INSERT INTO subject VALUES (1, 'p', 'a', 's')", [])
+        .unwrap();
     for bad in [
-        "INSERT INTO day_usage VALUES ('p','a','s','2026-1-1',1,1,2,1,0,'x','x')",
-        "INSERT INTO day_usage VALUES ('p','a','s','2026-01-01',1,1,-2,1,0,'x','x')",
-        "INSERT INTO day_usage VALUES ('p','a','s','2026-01-01',1,1,'lots',1,0,'x','x')",
+        "INSERT INTO day_usage VALUES (1,'2026-1-1',1,1,2,1,0,'x','x')",
+        "INSERT INTO day_usage VALUES (1,'2026-01-01',1,1,-2,1,0,'x','x')",
+        "INSERT INTO day_usage VALUES (1,'2026-01-01',1,1,'lots',1,0,'x','x')",
+        "INSERT INTO day_usage VALUES (1,'2026-01-01',1,1,2,2,0,'x','x')",
+        "INSERT INTO subject VALUES (3, 'p', 'a', 's')",
     ] {
         assert!(conn.execute(bad, []).is_err(), "{bad}");
     }
+    conn.execute(
+        "INSERT INTO day_usage VALUES (1,'2026-01-01',1,1,2,1,0,'x','x')",
+        [],
+    )
+    .expect("the same row with sane values is accepted");
 }
 
 /// A reader can query the archive while a writer holds a write transaction.
@@ -253,14 +262,15 @@ proptest::proptest! {
                 .unwrap()
         };
         let rollup = table(
-            "SELECT provider, account, subject, month, days, last_day, upload_mb, download_mb, \
-             total_mb, is_final FROM month_rollup ORDER BY 1, 2, 3, 4",
+            "SELECT s.provider, s.account, s.subject, month, days, last_day, upload_mb, \
+             download_mb, total_mb, is_final FROM month_rollup JOIN subject s ON s.id = subject_id \
+             ORDER BY 1, 2, 3, 4",
         );
         let summed = table(
             "SELECT provider, account, subject, substr(day, 1, 7), count(*), max(day), \
              CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END, \
              CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END, \
-             sum(total_mb), min(is_final) FROM day_usage GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+             sum(total_mb), min(is_final) FROM usage_daily GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
         );
         proptest::prop_assert_eq!(rollup, summed);
 
@@ -287,4 +297,136 @@ proptest::proptest! {
             count(&dir.db(), "SELECT count(*) FROM month_rollup WHERE month <= '2026-07'")
         );
     }
+}
+
+/// Every migration before version 8, for building an archive as version 7 left it.
+const MIGRATIONS_TO_7: [&str; 6] = [
+    include_str!("../../src/store/migrations/0002_subject_coverage.sql"),
+    include_str!("../../src/store/migrations/0003_counter_snapshot.sql"),
+    include_str!("../../src/store/migrations/0004_entity_snapshot.sql"),
+    include_str!("../../src/store/migrations/0005_hostens.sql"),
+    include_str!("../../src/store/migrations/0006_coverage_gaps.sql"),
+    include_str!("../../src/store/migrations/0007_month_rollup.sql"),
+];
+
+/// A version-7 archive (text-keyed days) upgrades to numbered subjects with every day,
+/// rollup and revision as it was; the views answer the same; a re-sync of the same days
+/// writes nothing, and new days and revisions land on the migrated subjects.
+#[test]
+fn version_7_archive_keeps_every_row_through_subject_ids() {
+    let dir = TestDir::new();
+    let conn = open(&dir.db());
+    conn.execute_batch(include_str!("../fixtures/schema-v1.sql"))
+        .unwrap();
+    for sql in MIGRATIONS_TO_7 {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(
+        "PRAGMA user_version = 7;
+         INSERT INTO day_usage VALUES
+           ('hydraproxy','main','1','2026-01-01',1,2,3,1,0,'2026-01-02T00:00:00Z','2026-01-02T00:00:00Z'),
+           ('hydraproxy','main','1','2026-01-02',1,1,2,0,0,'2026-01-02T00:00:00Z','2026-01-02T00:00:00Z'),
+           ('hydraproxy','main','10','2026-01-01',NULL,NULL,5,1,0,'2026-01-02T00:00:00Z','2026-01-02T00:00:00Z'),
+           ('hostens','vps','42','2025-12-31',0.5,0.25,0.75,1,1,'2026-01-01T00:00:00Z','2026-01-01T00:00:00Z');
+         INSERT INTO month_rollup (provider, account, subject, month, days, last_day, upload_mb,
+                                   download_mb, total_mb, is_final)
+         SELECT provider, account, subject, substr(day, 1, 7), count(*), max(day),
+                CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END,
+                CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END,
+                sum(total_mb), min(is_final)
+         FROM day_usage GROUP BY 1, 2, 3, 4;
+         UPDATE day_usage SET total_mb = 4, last_seen_at = '2026-01-03T00:00:00Z'
+         WHERE subject = '1' AND day = '2026-01-01';
+         UPDATE month_rollup SET total_mb = total_mb + 1 WHERE subject = '1';",
+    )
+    .unwrap();
+    let views = |db: &std::path::Path| -> Vec<Vec<String>> {
+        [
+            "SELECT * FROM usage_daily ORDER BY 1, 2, 3, 4",
+            "SELECT * FROM usage_monthly ORDER BY 1, 2, 3, 4",
+            "SELECT * FROM usage_revisions ORDER BY 1, 2, 3, 4",
+        ]
+        .iter()
+        .map(|sql| {
+            let conn = open(db);
+            let mut stmt = conn.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| {
+                Ok((0..n)
+                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("|"))
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("\n")
+        })
+        .map(|rows| rows.lines().map(str::to_owned).collect())
+        .collect()
+    };
+    drop(conn);
+    let before = views(&dir.db());
+    assert_eq!(before[0].len(), 4, "{before:?}");
+    assert_eq!(before[2].len(), 1, "the revision logged as version 7");
+
+    let store = Store::open(&dir.db()).unwrap();
+    assert_eq!(count(&dir.db(), "PRAGMA user_version"), 8);
+    assert_eq!(views(&dir.db()), before, "the views answer as before");
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM subject"), 3);
+    let integrity: String = open(&dir.db())
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+
+    // The same days again change nothing; a changed final day is a revision of subject 1.
+    let mut same = days(2, 0.0);
+    same[0].upload_mb = Some(1.0);
+    same[0].download_mb = Some(2.0);
+    same[0].total_mb = 4.0;
+    same[1].upload_mb = Some(1.0);
+    same[1].download_mb = Some(1.0);
+    same[1].total_mb = 2.0;
+    let at = FetchTime(at("2026-01-02T12:00:00Z"));
+    let stats = store
+        .with_conn(|c| {
+            let tx = usage::begin(c)?;
+            let stats = usage::upsert_days(&tx, &key(), &same, false, at)?;
+            tx.commit()?;
+            Ok(stats)
+        })
+        .unwrap();
+    assert_eq!((stats.inserted, stats.updated), (0, 0), "{stats:?}");
+    same[0].total_mb = 5.0;
+    same.push(DayUsage {
+        day: NaiveDate::from_ymd_opt(2026, 1, 3).unwrap(),
+        upload_mb: None,
+        download_mb: None,
+        total_mb: 1.0,
+    });
+    store
+        .with_conn(|c| {
+            let tx = usage::begin(c)?;
+            usage::upsert_days(&tx, &key(), &same, false, at)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM subject"), 3);
+    assert_eq!(
+        count(
+            &dir.db(),
+            "SELECT count(*) FROM usage_revisions WHERE subject = '1' AND period = '2026-01-01' \
+             AND old_total_mb = 4 AND new_total_mb = 5"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &dir.db(),
+            "SELECT r.days FROM month_rollup r JOIN subject s ON s.id = r.subject_id \
+             WHERE s.subject = '1'"
+        ),
+        3
+    );
 }
