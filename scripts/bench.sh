@@ -5,7 +5,8 @@
 #   scripts/bench.sh            # all of them (about 10 minutes on 2 cores)
 #   scripts/bench.sh store      # only some: store backfill idle query growth
 #
-# Knobs: BENCH_RUNS (runs per backfill and query figure, default 3), BENCH_IDLE_SECS
+# Knobs: BENCH_RUNS (runs per store, backfill and query figure, default 3), BENCH_ROWS
+# (rows per store phase, default 1,000,000), BENCH_IDLE_SECS
 # (default 60), BENCH_DAYS (daily syncs in the growth bench, default 30), BENCH_WRAP
 # (a profiler command for the backfill bench, e.g. "perf record -g -o perf.data").
 set -euo pipefail
