@@ -59,7 +59,8 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Checks that a file opened read-only is an archive this binary can read.
+/// Checks that a file opened read-only is an archive of exactly this binary's version
+/// (an older one needs a migration, which only a writer may run).
 pub(super) fn check_readable(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let version = user_version(conn).map_err(|source| match source {
         StoreError::Sqlite(source) => StoreError::Open {
@@ -73,6 +74,11 @@ pub(super) fn check_readable(conn: &Connection, path: &Path) -> Result<(), Store
             path: path.to_path_buf(),
         }),
         v if v > LATEST_VERSION => Err(StoreError::TooNew {
+            found: v,
+            supported: LATEST_VERSION,
+        }),
+        v if v < LATEST_VERSION => Err(StoreError::TooOld {
+            path: path.to_path_buf(),
             found: v,
             supported: LATEST_VERSION,
         }),

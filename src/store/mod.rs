@@ -58,6 +58,20 @@ pub enum StoreError {
         /// The newest version this binary knows.
         supported: u32,
     },
+    /// A read-only command met an archive an older binary wrote; only a writer upgrades it.
+    #[error(
+        "archive {} has schema version {found}, older than this binary reads ({supported}); \
+         read-only commands never change it: run `usage-archiver run` or `backfill` once to upgrade it",
+        .path.display()
+    )]
+    TooOld {
+        /// The archive path.
+        path: PathBuf,
+        /// `PRAGMA user_version` of the file.
+        found: u32,
+        /// The version this binary reads.
+        supported: u32,
+    },
     /// The file is a SQLite database, but not an archive.
     #[error("{} is a SQLite database but not a usage-archiver archive", .path.display())]
     Foreign {

@@ -309,8 +309,8 @@ const MIGRATIONS_TO_7: [&str; 6] = [
     include_str!("../../src/store/migrations/0007_month_rollup.sql"),
 ];
 
-/// A version-7 archive (text-keyed days) upgrades to numbered subjects with every day,
-/// rollup and revision as it was; the views answer the same; a re-sync of the same days
+/// A version-7 archive (text-keyed days) is refused by readers until a writer upgrades it
+/// to numbered subjects, with every day, rollup and revision as it was; the views answer the same; a re-sync of the same days
 /// writes nothing, and new days and revisions land on the migrated subjects.
 #[test]
 fn version_7_archive_keeps_every_row_through_subject_ids() {
@@ -369,6 +369,25 @@ fn version_7_archive_keeps_every_row_through_subject_ids() {
     let before = views(&dir.db());
     assert_eq!(before[0].len(), 4, "{before:?}");
     assert_eq!(before[2].len(), 1, "the revision logged as version 7");
+
+    // Readers never migrate: they say what to do and leave the file as it was.
+    let refused = Store::open_read_only(&dir.db()).unwrap_err();
+    assert!(
+        matches!(refused, StoreError::TooOld { found: 7, .. }),
+        "{refused:?}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usage-archiver"))
+        .args(["status", "--db"])
+        .arg(dir.db())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("schema version 7") && err.contains("`usage-archiver run` or `backfill`"),
+        "{err}"
+    );
+    assert_eq!(count(&dir.db(), "PRAGMA user_version"), 7);
 
     let store = Store::open(&dir.db()).unwrap();
     assert_eq!(count(&dir.db(), "PRAGMA user_version"), 8);
