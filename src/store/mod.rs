@@ -187,8 +187,8 @@ impl Store {
 /// bounded by `analysis_limit`, so it takes milliseconds even on a large archive).
 ///
 /// With them, SQLite answers a query that names a subject but not its account
-/// (`WHERE provider = ? AND subject = ?`) by a skip-scan of the primary key instead of
-/// reading every row of the provider. Called after every sync run.
+/// (`WHERE provider = ? AND subject = ?`) by a skip-scan of the `subject` table's name
+/// index, and a query by day by one key range per subject. Called after every sync run.
 pub fn optimize(conn: &Connection) -> Result<(), StoreError> {
     Ok(conn.execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")?)
 }
