@@ -5,6 +5,9 @@
 //! final once fetched after it ended (a month: after the month ended); a
 //! change to a final row is logged in `usage_revision` by a trigger in
 //! `schema.sql`. Rows absent from a response are never touched.
+//!
+//! Day rows are keyed by the subject's number in the `subject` table (given the
+//! first time a subject has days, in the same transaction), not by its names.
 
 use std::collections::BTreeSet;
 
