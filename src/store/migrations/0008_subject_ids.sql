@@ -1,6 +1,6 @@
 -- 0008: subjects are numbered. day_usage and month_rollup were keyed by
 -- (provider, account, subject, ...) as text, and comparing those strings on every
--- insert cost the upsert about half its rate (BENCHMARKS.md §1); they are now
+-- insert made the key alone cost 1.7x a plain insert (BENCHMARKS.md §1); they are now
 -- keyed by (subject_id, ...), and the views join the names back, so queries over
 -- usage_daily and usage_monthly see the same columns and rows as before.
 --
