@@ -37,8 +37,9 @@ use crate::model::{
 pub const DEFAULT_BASE_URL: &str = "https://billing.hostens.com/api";
 /// Daily figures are derived from counters, so a missed day cannot be fetched later.
 pub const DEFAULT_RETENTION_DAYS: u32 = 1;
-/// Fields never kept from a server's details, should Hostens ever send them.
-const SECRET_FIELDS: [&str; 4] = ["password", "root_password", "rootpass", "vnc_password"];
+/// Fields never kept from a server's details, should Hostens ever send them: any whose
+/// name contains one of these (`root_password`, `vnc_password`, `RootPass`, …).
+const SECRET_FIELDS: [&str; 2] = ["password", "rootpass"];
 
 const SERVERS: &str = "server";
 const SERVER: &str = "server/@id";

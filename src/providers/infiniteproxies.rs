@@ -7,8 +7,8 @@
 //! the API does and escaped in the URL. The document does not say how the
 //! key is sent, so the header and its prefix are configurable. Error bodies
 //! are `{"status": {"code": …, "message": …}}`; a 404 for a customer means
-//! it was deleted. `proxy_password` fields are removed from every body
-//! before it can be kept raw.
+//! it was deleted. Fields naming a password (customers' `proxy_password`, in
+//! any spelling) are removed from every body before it can be kept raw.
 
 use async_trait::async_trait;
 use std::collections::BTreeSet;
@@ -32,8 +32,9 @@ pub const DEFAULT_AUTH_PREFIX: &str = "Bearer ";
 const CUSTOMERS_ENDPOINT: &str = "customers";
 const TRANSACTIONS_ENDPOINT: &str = "customer/@{username}/transactions";
 const ME_ENDPOINT: &str = "@me";
-/// Fields never kept: customers' proxy credentials.
-const SECRET_FIELDS: [&str; 1] = ["proxy_password"];
+/// Fields never kept: any whose name contains `password` (customers' `proxy_password`
+/// in any spelling; see `json::redact_keys`).
+const SECRET_FIELDS: [&str; 1] = ["password"];
 
 /// Wire types, named after the endpoints.
 mod api {

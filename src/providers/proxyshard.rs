@@ -8,8 +8,8 @@
 //! `wallet_balance` (cents) and `active_orders` from `GET /user/api/me`.
 //! Orders: every order of every status (`GET /user/api/orders`, all pages),
 //! each snapshotted daily from `GET /user/api/orders/{id}` (subjects
-//! `order/<id>`). `proxy_password` is removed from everything before it can
-//! be stored or logged. Errors are `{success: false, message}`.
+//! `order/<id>`). Fields naming a password (`proxy_password`, in any spelling)
+//! are removed from everything before it can be stored or logged. Errors are `{success: false, message}`.
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -36,8 +36,9 @@ pub const BYTES_PER_MB: f64 = 1_048_576.0;
 const PAGE_LIMIT: usize = 100;
 /// A listing longer than this many pages is cut off with an error.
 const MAX_PAGES: usize = 10_000;
-/// Fields never kept: customers' proxy credentials.
-const SECRET_FIELDS: [&str; 1] = ["proxy_password"];
+/// Fields never kept: any whose name contains `password` (customers' `proxy_password`
+/// in any spelling; see `json::redact_keys`).
+const SECRET_FIELDS: [&str; 1] = ["password"];
 
 const PROFILE: &str = "user/api/proxies/profile";
 const SUB_USERS: &str = "user/api/proxies/sub-users";

@@ -272,7 +272,14 @@ proptest! {
             names_the_problem(&e.to_string(), "user/api/orders")?;
         }
         match proxyshard::parse_order("1", &response(body.clone())) {
-            Ok(usage) => prop_assert!(!usage.records[0].data.to_string().contains("proxy_password")),
+            Ok(usage) => {
+                // No key naming a password, in any spelling, in the snapshot or the
+                // body kept raw.
+                let data = usage.records[0].data.to_string().to_lowercase();
+                prop_assert!(!data.contains("password\":"), "stored {}", data);
+                let raw = String::from_utf8_lossy(&usage.raw[0].body).to_lowercase();
+                prop_assert!(!raw.contains("password\":"), "kept {}", raw);
+            }
             Err(e) => names_the_problem(&e.to_string(), "user/api/orders")?,
         }
         match proxyshard::parse_me(&response(body), "USD") {
