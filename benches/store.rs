@@ -28,7 +28,7 @@ mod common;
 use std::time::Instant;
 
 use chrono::{NaiveDate, TimeDelta};
-use rusqlite::Connection;
+use rusqlite::{Connection, ToSql};
 use usage_archiver::model::{DayUsage, FetchTime};
 use usage_archiver::store::usage::{self, SubjectKey};
 use usage_archiver::store::{Store, StoreError};
@@ -40,11 +40,13 @@ const RESPONSE_DAYS: [usize; 4] = [7, 14, 30, 90];
 /// Subjects per transaction in grouped phases (as `sync` groups them at most).
 const BATCH: usize = 256;
 
-type Subject = (SubjectKey, Vec<DayUsage>);
+/// A subject's key, its days, and their text for the plain inserts (made before any
+/// phase, so the floor pays nothing to format a day).
+type Subject = (SubjectKey, Vec<DayUsage>, Vec<String>);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let subjects = subjects(common::env_or("BENCH_ROWS", ROWS))?;
-    let rows = subjects.iter().map(|(_, d)| d.len()).sum::<usize>() as f64;
+    let rows = subjects.iter().map(|(_, d, _)| d.len()).sum::<usize>() as f64;
     let runs: usize = common::env_or("BENCH_RUNS", 3);
     println!(
         "{} subjects, {rows} day rows, responses of {RESPONSE_DAYS:?} days; \
@@ -107,7 +109,7 @@ fn one_run(
     let fetched = FetchTime(
         chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")?.with_timezone(&chrono::Utc),
     );
-    let upsert = |tx: &rusqlite::Transaction<'_>, (key, days): &Subject| {
+    let upsert = |tx: &rusqlite::Transaction<'_>, (key, days, _): &Subject| {
         usage::upsert_days(tx, key, days, false, fetched).map(drop)
     };
 
@@ -120,7 +122,7 @@ fn one_run(
         {
             let mut add =
                 tx.prepare("INSERT INTO subject (provider, account, subject) VALUES (?1, ?2, ?3)")?;
-            for (key, _) in subjects {
+            for (key, _, _) in subjects {
                 add.execute(rusqlite::params![key.provider, key.account, key.subject])?;
             }
         }
@@ -143,25 +145,10 @@ fn one_run(
     const COLUMNS: &str = "p TEXT, a TEXT, s TEXT, d TEXT, u REAL, dl REAL, t REAL, \
         f INTEGER, dv INTEGER, fs TEXT, ls TEXT";
     let seen = fetched.rfc3339();
-    let insert = |tx: &rusqlite::Transaction<'_>, (key, days): &Subject| {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-        )?;
-        for d in days {
-            stmt.execute(rusqlite::params![
-                key.provider,
-                key.account,
-                key.subject,
-                d.day.to_string(),
-                d.upload_mb,
-                d.download_mb,
-                d.total_mb,
-                true,
-                false,
-                seen
-            ])?;
-        }
-        Ok(())
+    let insert = |tx: &rusqlite::Transaction<'_>, (key, days, texts): &Subject| {
+        let sql = "INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)";
+        let names: [&dyn ToSql; 3] = [&key.provider, &key.account, &key.subject];
+        insert_plain(tx, sql, &names, days, texts, &seen)
     };
     let plain = format!("{COLUMNS})");
     let bare_single = phase(
@@ -188,23 +175,10 @@ fn one_run(
         "sid INTEGER, d TEXT, u REAL, dl REAL, t REAL, f INTEGER, dv INTEGER, \
          fs TEXT, ls TEXT, PRIMARY KEY (sid, d)) WITHOUT ROWID",
     )?;
-    let int_insert = |tx: &rusqlite::Transaction<'_>, (key, days): &Subject| {
-        let mut stmt =
-            tx.prepare_cached("INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)")?;
+    let int_insert = |tx: &rusqlite::Transaction<'_>, (key, days, texts): &Subject| {
+        let sql = "INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
         let sid: i64 = key.subject.parse().unwrap_or_default();
-        for d in days {
-            stmt.execute(rusqlite::params![
-                sid,
-                d.day.to_string(),
-                d.upload_mb,
-                d.download_mb,
-                d.total_mb,
-                true,
-                false,
-                seen
-            ])?;
-        }
-        Ok(())
+        insert_plain(tx, sql, &[&sid], days, texts, &seen)
     };
     let int_keyed = phase(INT_KEYED, rows, &int_keyed, subjects, BATCH, int_insert)?;
     let text_keyed = bare(
@@ -224,6 +198,32 @@ fn one_run(
     ])
 }
 
+/// One plain `INSERT` per day: `names` (the key's columns), then the day's text, its
+/// figures, `is_final`, `derived` and the time seen.
+fn insert_plain(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    names: &[&dyn ToSql],
+    days: &[DayUsage],
+    texts: &[String],
+    seen: &str,
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(sql)?;
+    for (d, text) in days.iter().zip(texts) {
+        let row: [&dyn ToSql; 7] = [
+            text,
+            &d.upload_mb,
+            &d.download_mb,
+            &d.total_mb,
+            &true,
+            &false,
+            &seen,
+        ];
+        stmt.execute(rusqlite::params_from_iter(names.iter().chain(&row)))?;
+    }
+    Ok(())
+}
+
 /// Subjects whose responses cycle through [`RESPONSE_DAYS`], `total` rows in all.
 fn subjects(total: usize) -> Result<Vec<Subject>, Box<dyn std::error::Error>> {
     let end = NaiveDate::from_ymd_opt(2026, 5, 31).ok_or("date")?;
@@ -231,7 +231,7 @@ fn subjects(total: usize) -> Result<Vec<Subject>, Box<dyn std::error::Error>> {
     let mut rows = 0;
     while rows < total {
         let n = RESPONSE_DAYS[subjects.len() % RESPONSE_DAYS.len()].min(total - rows);
-        let days = (0..n)
+        let days: Vec<DayUsage> = (0..n)
             .map(|i| DayUsage {
                 day: end - TimeDelta::days(i as i64),
                 upload_mb: Some(1.5 * i as f64),
@@ -244,7 +244,8 @@ fn subjects(total: usize) -> Result<Vec<Subject>, Box<dyn std::error::Error>> {
             account: "bench".into(),
             subject: (10_000 + subjects.len()).to_string(),
         };
-        subjects.push((key, days));
+        let texts = days.iter().map(|d| d.day.to_string()).collect();
+        subjects.push((key, days, texts));
         rows += n;
     }
     Ok(subjects)
