@@ -310,36 +310,34 @@ const MIGRATIONS_TO_7: [&str; 6] = [
 ];
 
 /// A version-7 archive (text-keyed days) is refused by readers until a writer upgrades it
-/// to numbered subjects, with every day, rollup and revision as it was; the views answer the same; a re-sync of the same days
-/// writes nothing, and new days and revisions land on the migrated subjects.
+/// to numbered subjects, with every day, rollup and revision as it was: the views answer
+/// the same, a re-sync of the same days writes nothing, and new days and revisions land on
+/// the migrated subjects.
 #[test]
 fn version_7_archive_keeps_every_row_through_subject_ids() {
     let dir = TestDir::new();
     let conn = open(&dir.db());
     conn.execute_batch(include_str!("../fixtures/schema-v1.sql"))
         .unwrap();
-    for sql in MIGRATIONS_TO_7 {
+    let (to_6, [month_rollup]) = MIGRATIONS_TO_7.split_at(5) else {
+        unreachable!("six migrations")
+    };
+    for sql in to_6 {
         conn.execute_batch(sql).unwrap();
     }
+    // Days (and a revision) as version 6 held them; 0007 then sums them into month_rollup.
     conn.execute_batch(
-        "PRAGMA user_version = 7;
-         INSERT INTO day_usage VALUES
+        "INSERT INTO day_usage VALUES
            ('hydraproxy','main','1','2026-01-01',1,2,3,1,0,'2026-01-02T00:00:00Z','2026-01-02T00:00:00Z'),
            ('hydraproxy','main','1','2026-01-02',1,1,2,0,0,'2026-01-02T00:00:00Z','2026-01-02T00:00:00Z'),
            ('hydraproxy','main','10','2026-01-01',NULL,NULL,5,1,0,'2026-01-02T00:00:00Z','2026-01-02T00:00:00Z'),
            ('hostens','vps','42','2025-12-31',0.5,0.25,0.75,1,1,'2026-01-01T00:00:00Z','2026-01-01T00:00:00Z');
-         INSERT INTO month_rollup (provider, account, subject, month, days, last_day, upload_mb,
-                                   download_mb, total_mb, is_final)
-         SELECT provider, account, subject, substr(day, 1, 7), count(*), max(day),
-                CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END,
-                CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END,
-                sum(total_mb), min(is_final)
-         FROM day_usage GROUP BY 1, 2, 3, 4;
          UPDATE day_usage SET total_mb = 4, last_seen_at = '2026-01-03T00:00:00Z'
-         WHERE subject = '1' AND day = '2026-01-01';
-         UPDATE month_rollup SET total_mb = total_mb + 1 WHERE subject = '1';",
+         WHERE subject = '1' AND day = '2026-01-01';",
     )
     .unwrap();
+    conn.execute_batch(month_rollup).unwrap();
+    conn.execute_batch("PRAGMA user_version = 7;").unwrap();
     let views = |db: &std::path::Path| -> Vec<Vec<String>> {
         [
             "SELECT * FROM usage_daily ORDER BY 1, 2, 3, 4",
