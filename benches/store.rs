@@ -10,7 +10,9 @@
 //! - the same rows re-synced unchanged, asserting SQLite counted zero changes;
 //! - the same rows (all eleven values a day row holds: provider, account, subject, day,
 //!   figures, flags, timestamps) into a bare table (no key, no constraints, no upsert
-//!   logic), per subject and grouped, as the floor;
+//!   logic), per subject and grouped, as the floor: one plain `INSERT` per row;
+//! - the floor again by multi-row `INSERT`s, the way the archive inserts new days, to
+//!   show what that technique alone gives;
 //! - to attribute the gap: the same plain insert into a table keyed like `day_usage`
 //!   (a subject's number and the day), and into one keyed by the text columns as
 //!   `day_usage` was before schema version 8.
@@ -78,12 +80,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "upsert / bare insert: {:.2}x one subject per transaction ({:.2}x for known subjects), \
-         {:.2}x grouped; \
+         {:.2}x grouped ({:.2}x against the multi-row bare insert); \
          grouped, upsert / insert keyed like day_usage {:.2}x, \
          keyed like day_usage / bare {:.2}x, keyed by text as before / bare {:.2}x",
         median(BARE_SINGLE) / median(UPSERT_SINGLE),
         median(BARE_SINGLE) / median(UPSERT_KNOWN),
         median(BARE_GROUPED) / median(UPSERT_GROUPED),
+        median(BARE_MULTI) / median(UPSERT_GROUPED),
         median(INT_KEYED) / median(UPSERT_GROUPED),
         median(BARE_GROUPED) / median(INT_KEYED),
         median(BARE_GROUPED) / median(TEXT_KEYED),
@@ -97,6 +100,7 @@ const UPSERT_GROUPED: &str = "upsert, grouped";
 const RESYNC: &str = "upsert, unchanged re-sync";
 const BARE_SINGLE: &str = "bare insert, 1 subject/tx";
 const BARE_GROUPED: &str = "bare insert, grouped";
+const BARE_MULTI: &str = "bare multi-row insert, grouped";
 const INT_KEYED: &str = "insert keyed like day_usage";
 const TEXT_KEYED: &str = "insert keyed by text (before v8)";
 
@@ -167,6 +171,22 @@ fn one_run(
         BATCH,
         insert,
     )?;
+    // The floor written the way the archive writes: one statement per 32, 16, 8, 4, 2
+    // or 1 rows instead of one per row.
+    let multi_sql = multi_row_inserts();
+    let multi_insert = |tx: &rusqlite::Transaction<'_>, (key, days, texts): &Subject| {
+        let names: [&dyn ToSql; 3] = [&key.provider, &key.account, &key.subject];
+        insert_multi_row(tx, &multi_sql, &names, days, texts, &seen)
+    };
+    let bare_multi = phase(
+        BARE_MULTI,
+        rows,
+        &bare("bare3.db", &plain)?,
+        subjects,
+        BATCH,
+        multi_insert,
+    )?;
+    assert_eq!(bare_multi.changes, rows as u64, "every row inserted");
     // What the key costs by itself: the same plain insert into a table keyed like
     // day_usage (a subject's number and the day; the key is what makes a re-sync an
     // update instead of a duplicate), and keyed by the text columns as before v8.
@@ -193,6 +213,7 @@ fn one_run(
         (RESYNC, again.rate),
         (BARE_SINGLE, bare_single.rate),
         (BARE_GROUPED, bare_grouped.rate),
+        (BARE_MULTI, bare_multi.rate),
         (INT_KEYED, int_keyed.rate),
         (TEXT_KEYED, text_keyed.rate),
     ])
@@ -220,6 +241,58 @@ fn insert_plain(
             &seen,
         ];
         stmt.execute(rusqlite::params_from_iter(names.iter().chain(&row)))?;
+    }
+    Ok(())
+}
+
+/// `INSERT INTO bare VALUES (…), …` for 32, 16, 8, 4, 2 and 1 rows: `?1`-`?3` the names,
+/// `?4` derived, `?5` the time seen, then five per row (day, figures, `is_final`).
+fn multi_row_inserts() -> Vec<(usize, String)> {
+    [32, 16, 8, 4, 2, 1]
+        .into_iter()
+        .map(|size| {
+            let values: Vec<String> = (0..size)
+                .map(|r| {
+                    let p = 6 + 5 * r;
+                    let [u, dl, t, f] = [p + 1, p + 2, p + 3, p + 4];
+                    format!("(?1, ?2, ?3, ?{p}, ?{u}, ?{dl}, ?{t}, ?{f}, ?4, ?5, ?5)")
+                })
+                .collect();
+            (
+                size,
+                format!("INSERT INTO bare VALUES {}", values.join(", ")),
+            )
+        })
+        .collect()
+}
+
+/// The rows of [`insert_plain`] by the statements of [`multi_row_inserts`], largest
+/// first, as `upsert_days` inserts new days.
+fn insert_multi_row(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &[(usize, String)],
+    names: &[&dyn ToSql; 3],
+    days: &[DayUsage],
+    texts: &[String],
+    seen: &str,
+) -> Result<(), StoreError> {
+    let mut rest: Vec<(&DayUsage, &String)> = days.iter().zip(texts).collect();
+    while let Some((size, sql)) = sql.iter().find(|(size, _)| *size <= rest.len()) {
+        let mut stmt = tx.prepare_cached(sql)?;
+        for (i, name) in names.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, name)?;
+        }
+        stmt.raw_bind_parameter(4, false)?;
+        stmt.raw_bind_parameter(5, seen)?;
+        for (r, (d, text)) in rest.drain(..*size).enumerate() {
+            let p = 6 + 5 * r;
+            stmt.raw_bind_parameter(p, text)?;
+            stmt.raw_bind_parameter(p + 1, d.upload_mb)?;
+            stmt.raw_bind_parameter(p + 2, d.download_mb)?;
+            stmt.raw_bind_parameter(p + 3, d.total_mb)?;
+            stmt.raw_bind_parameter(p + 4, true)?;
+        }
+        stmt.raw_execute()?;
     }
     Ok(())
 }

@@ -142,6 +142,9 @@ impl Store {
     }
 
     fn wrap(conn: Connection, path: &Path) -> Self {
+        // Room for every statement the store prepares (about 30, six of them the day
+        // inserts of each size), so none is parsed again after the first use.
+        conn.set_prepared_statement_cache_capacity(64);
         Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),

@@ -10,6 +10,7 @@
 //! first time a subject has days, in the same transaction), not by its names.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use chrono::{Datelike, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -82,10 +83,6 @@ fn upsert_row(
     }
 }
 
-const INSERT_DAY: &str = "INSERT INTO day_usage (subject_id, day, upload_mb, download_mb, \
-    total_mb, is_final, derived, first_seen_at, last_seen_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) ON CONFLICT DO NOTHING";
-
 const UPDATE_DAY: &str = "UPDATE day_usage SET upload_mb = ?3, download_mb = ?4, total_mb = ?5, \
     is_final = max(is_final, ?6), derived = ?7, last_seen_at = ?8 \
     WHERE subject_id = ?1 AND day = ?2 \
@@ -134,6 +131,11 @@ fn subject_id(tx: &Transaction<'_>, key: &SubjectKey) -> Result<i64, StoreError>
 }
 
 /// Upserts one subject's day rows inside `tx`.
+///
+/// New days go in by multi-row inserts that skip the days already archived. Only when
+/// some were skipped does each day get an update, whose WHERE rewrites it only if a
+/// value or its finality differs. A backfill, or a sync whose days are all new, so
+/// costs a few statements per subject instead of one per row.
 pub fn upsert_days(
     tx: &Transaction<'_>,
     key: &SubjectKey,
@@ -145,38 +147,124 @@ pub fn upsert_days(
         return Ok(UpsertStats::default());
     }
     let id = subject_id(tx, key)?;
-    let mut insert = tx.prepare_cached(INSERT_DAY)?;
-    let mut update = tx.prepare_cached(UPDATE_DAY)?;
     let now = fetched.rfc3339();
     let today = fetched.day();
-    let mut stats = UpsertStats::default();
-    let mut changed_months = BTreeSet::new();
     // In key order: providers often list newest first, and inserting a B-tree's keys
-    // backwards leaves its pages half empty (an archive half again as large).
+    // backwards leaves its pages half empty (an archive half again as large). A stable
+    // sort, so that of a day listed twice the later mention is written last and stays.
     let mut sorted: Vec<&DayUsage> = days.iter().collect();
-    sorted.sort_unstable_by_key(|d| d.day);
-    for d in sorted {
-        let day = day_text(d.day);
-        let p = params![
-            id,
-            day,
-            d.upload_mb,
-            d.download_mb,
-            d.total_mb,
-            d.day < today,
-            derived,
-            now
-        ];
-        let outcome = upsert_row(&mut insert, &mut update, p)?;
-        if outcome != RowOutcome::Unchanged {
-            changed_months.insert(first_of_month(d.day));
+    sorted.sort_by_key(|d| d.day);
+    let inserted = insert_new_days(tx, id, &sorted, derived, &now, today)?;
+    let mut stats = UpsertStats {
+        inserted,
+        ..UpsertStats::default()
+    };
+    let mut changed_months = BTreeSet::new();
+    if inserted == sorted.len() as u64 {
+        // Every day was new (a backfill, a new day): a month the archive held no day
+        // of gets its rollup from these days without reading them back.
+        for month in sorted.chunk_by(|a, b| first_of_month(a.day) == first_of_month(b.day)) {
+            if !add_new_month(tx, id, month, today)? {
+                changed_months.extend(month.first().map(|d| first_of_month(d.day)));
+            }
         }
-        stats.record(outcome);
+    } else if inserted > 0 {
+        changed_months.extend(sorted.iter().map(|d| first_of_month(d.day)));
     }
+    if inserted < sorted.len() as u64 {
+        // Some days were archived already: rewrite those whose values changed (a day
+        // just inserted has the same values, so its update changes nothing).
+        let mut update = tx.prepare_cached(UPDATE_DAY)?;
+        for d in &sorted {
+            let p = params![
+                id,
+                day_text(d.day),
+                d.upload_mb,
+                d.download_mb,
+                d.total_mb,
+                d.day < today,
+                derived,
+                now
+            ];
+            if update.execute(p)? == 1 {
+                stats.updated += 1;
+                changed_months.insert(first_of_month(d.day));
+            }
+        }
+    }
+    stats.unchanged = sorted.len() as u64 - stats.inserted - stats.updated;
     if !changed_months.is_empty() {
         refresh_rollup(tx, id, &changed_months)?;
     }
     Ok(stats)
+}
+
+/// Rows per multi-row `INSERT`, largest first: a response takes the fewest statements
+/// these sizes add up to (a month's 30 days: 16 + 8 + 4 + 2), each step inserting many
+/// rows instead of one.
+const INSERT_SIZES: [usize; 6] = [32, 16, 8, 4, 2, 1];
+
+/// `INSERT INTO day_usage … VALUES (…), (…) … ON CONFLICT DO NOTHING` for each of
+/// [`INSERT_SIZES`]: `?1` the subject, `?2` derived, `?3` the time seen, then five
+/// parameters per row (day, upload, download, total, is_final).
+static INSERT_DAYS: LazyLock<[String; INSERT_SIZES.len()]> = LazyLock::new(|| {
+    INSERT_SIZES.map(|rows| {
+        let values: Vec<String> = (0..rows)
+            .map(|r| {
+                let p = 4 + 5 * r;
+                format!(
+                    "(?1, ?{p}, ?{}, ?{}, ?{}, ?{}, ?2, ?3, ?3)",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4
+                )
+            })
+            .collect();
+        format!(
+            "INSERT INTO day_usage (subject_id, day, upload_mb, download_mb, total_mb, \
+             is_final, derived, first_seen_at, last_seen_at) VALUES {} ON CONFLICT DO NOTHING",
+            values.join(", ")
+        )
+    })
+});
+
+/// Inserts the days not archived yet (`days` in key order); returns how many.
+fn insert_new_days(
+    tx: &Transaction<'_>,
+    id: i64,
+    days: &[&DayUsage],
+    derived: bool,
+    now: &str,
+    today: NaiveDate,
+) -> Result<u64, StoreError> {
+    let mut inserted = 0;
+    let mut rest = days;
+    while !rest.is_empty() {
+        let Some((sql, size)) = INSERT_DAYS
+            .iter()
+            .zip(INSERT_SIZES)
+            .find(|&(_, size)| size <= rest.len())
+        else {
+            break;
+        };
+        let (chunk, tail) = rest.split_at(size);
+        let mut stmt = tx.prepare_cached(sql)?;
+        stmt.raw_bind_parameter(1, id)?;
+        stmt.raw_bind_parameter(2, derived)?;
+        stmt.raw_bind_parameter(3, now)?;
+        for (r, d) in chunk.iter().enumerate() {
+            let p = 4 + 5 * r;
+            stmt.raw_bind_parameter(p, day_text(d.day))?;
+            stmt.raw_bind_parameter(p + 1, d.upload_mb)?;
+            stmt.raw_bind_parameter(p + 2, d.download_mb)?;
+            stmt.raw_bind_parameter(p + 3, d.total_mb)?;
+            stmt.raw_bind_parameter(p + 4, d.day < today)?;
+        }
+        inserted += stmt.raw_execute()? as u64;
+        rest = tail;
+    }
+    Ok(inserted)
 }
 
 /// `YYYY-MM-DD`. This runs once per archived row, where strftime (which parses its
@@ -211,7 +299,58 @@ const REFRESH_ROLLUP: &str = "INSERT INTO month_rollup (subject_id, month, days,
     WHERE subject_id = ?1 AND day >= ?3 AND day <= ?4 \
     ON CONFLICT (subject_id, month) DO UPDATE SET days = excluded.days, \
     last_day = excluded.last_day, upload_mb = excluded.upload_mb, \
-    download_mb = excluded.download_mb, total_mb = excluded.total_mb, is_final = excluded.is_final";
+    download_mb = excluded.download_mb, total_mb = excluded.total_mb, is_final = excluded.is_final \
+    WHERE days IS NOT excluded.days OR last_day IS NOT excluded.last_day \
+    OR upload_mb IS NOT excluded.upload_mb OR download_mb IS NOT excluded.download_mb \
+    OR total_mb IS NOT excluded.total_mb OR is_final IS NOT excluded.is_final";
+
+const ADD_MONTH: &str = "INSERT INTO month_rollup (subject_id, month, days, last_day, \
+    upload_mb, download_mb, total_mb, is_final) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+    ON CONFLICT DO NOTHING";
+
+/// Writes the rollup of a month whose only days are `days` (one month's, in key order,
+/// all just inserted); `false` if the month already had days, and so a rollup to re-sum.
+fn add_new_month(
+    tx: &Transaction<'_>,
+    subject_id: i64,
+    days: &[&DayUsage],
+    today: NaiveDate,
+) -> Result<bool, StoreError> {
+    let (Some(first), Some(last)) = (days.first(), days.last()) else {
+        return Ok(true);
+    };
+    let added = tx.prepare_cached(ADD_MONTH)?.execute(params![
+        subject_id,
+        first.day.format("%Y-%m").to_string(),
+        days.len() as i64,
+        day_text(last.day),
+        sql_sum(days.iter().map(|d| d.upload_mb)),
+        sql_sum(days.iter().map(|d| d.download_mb)),
+        sql_sum(days.iter().map(|d| Some(d.total_mb))),
+        days.iter().all(|d| d.day < today),
+    ])?;
+    Ok(added == 1)
+}
+
+/// What the rollup's `sum()` gives for these REAL values in this order, or `None` when
+/// one is missing (`CASE WHEN count(x) = count(*)`). SQLite adds with Kahan-Babuska-
+/// Neumaier summation (`sumStep`, `sumFinalize` in sqlite3.c); doing the same additions
+/// here gives the same bits, so a rollup written from memory equals one summed by SQL
+/// (`store::rollup_from_memory_equals_sqlites_sum` checks that on awkward values).
+fn sql_sum(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let (mut sum, mut err) = (0.0_f64, 0.0_f64);
+    for value in values {
+        let value = value?;
+        let next = sum + value;
+        err += if sum.abs() > value.abs() {
+            (sum - next) + value
+        } else {
+            (value - next) + sum
+        };
+        sum = next;
+    }
+    Some(if err.is_finite() { sum + err } else { sum })
+}
 
 /// Re-sums `month_rollup` for each month (given by its first day) whose days changed.
 ///

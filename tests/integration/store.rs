@@ -145,6 +145,55 @@ fn unchanged_upsert_makes_zero_changes() {
     );
 }
 
+/// A response mixing new, changed and unchanged days (40 of them, so several multi-row
+/// inserts), listed newest first and naming one day twice, is counted row by row and
+/// leaves each day as its last mention says.
+#[test]
+fn mixed_response_is_counted_row_by_row() {
+    let dir = TestDir::new();
+    let store = Store::open(&dir.db()).unwrap();
+    let fetched = FetchTime(at("2026-03-01T00:00:00Z"));
+    let mut response = days(40, 7.5);
+    // Archive days 10-29 first; then days 20 and 25 change, and day 3 comes twice.
+    let archived = response[10..30].to_vec();
+    response[20].total_mb = 99.0;
+    response[25].upload_mb = None;
+    let mut twice = response[3].clone();
+    twice.total_mb = 8.5;
+    response.reverse();
+    response.push(twice);
+    let (first, second) = store
+        .with_conn(|c| {
+            let tx = usage::begin(c)?;
+            let first = usage::upsert_days(&tx, &key(), &archived, false, fetched)?;
+            let second = usage::upsert_days(&tx, &key(), &response, false, fetched)?;
+            tx.commit()?;
+            Ok((first, second))
+        })
+        .unwrap();
+    assert_eq!(first.inserted, 20);
+    // 20 new days (one of them then updated by its second mention), days 20 and 25
+    // updated, the 18 other archived days unchanged.
+    assert_eq!(
+        (second.inserted, second.updated, second.unchanged),
+        (20, 3, 18)
+    );
+    let conn = open(&dir.db());
+    let total = |day: &str| -> f64 {
+        conn.query_row(
+            "SELECT total_mb FROM usage_daily WHERE day = ?1",
+            [day],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(total("2026-01-04"), 8.5, "day 3's last mention wins");
+    assert_eq!(total("2026-01-21"), 99.0);
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM day_usage"), 40);
+    let (rollup, summed) = rollup_and_summed_days(&store);
+    assert_eq!(rollup, summed);
+}
+
 /// The CHECK constraints refuse rows no provider data should produce.
 #[test]
 fn schema_rejects_impossible_rows() {
@@ -194,6 +243,52 @@ fn readers_are_not_blocked_by_a_writer() {
     );
     tx.commit().unwrap();
     drop(store);
+}
+
+/// `month_rollup` by subject and month, and the same figures summed from `usage_daily`,
+/// each value printed with its SQLite type (so 2.0 as REAL and 2 as INTEGER differ).
+fn rollup_and_summed_days(store: &Store) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    let table = |sql: &str| -> Vec<Vec<String>> {
+        store
+            .with_conn(|c| {
+                let mut stmt = c.prepare(sql)?;
+                let n = stmt.column_count();
+                let rows = stmt.query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            r.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap()
+    };
+    let rollup = table(
+        "SELECT s.provider, s.account, s.subject, month, days, last_day, upload_mb, \
+         download_mb, total_mb, is_final FROM month_rollup JOIN subject s ON s.id = subject_id \
+         ORDER BY 1, 2, 3, 4",
+    );
+    let summed = table(
+        "SELECT provider, account, subject, substr(day, 1, 7), count(*), max(day), \
+         CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END, \
+         CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END, \
+         sum(total_mb), min(is_final) FROM usage_daily GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    );
+    (rollup, summed)
+}
+
+/// A figure that rounds when added: any size from tiny to near overflow, an exact zero,
+/// or infinity.
+fn awkward_mb() -> impl proptest::strategy::Strategy<Value = f64> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => 0.0..1e6f64,
+        2 => proptest::num::f64::POSITIVE | proptest::num::f64::ZERO,
+        1 => Just(f64::MAX),
+        1 => Just(f64::INFINITY),
+    ]
 }
 
 /// One write of a rollup test: subject, first day (days after 2025-12-01), rows, their
@@ -247,31 +342,7 @@ proptest::proptest! {
                 })
                 .unwrap();
         }
-        let table = |sql: &str| -> Vec<Vec<String>> {
-            store
-                .with_conn(|c| {
-                    let mut stmt = c.prepare(sql)?;
-                    let n = stmt.column_count();
-                    let rows = stmt.query_map([], |r| {
-                        (0..n)
-                            .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
-                            .collect::<Result<Vec<_>, _>>()
-                    })?;
-                    Ok(rows.collect::<Result<_, _>>()?)
-                })
-                .unwrap()
-        };
-        let rollup = table(
-            "SELECT s.provider, s.account, s.subject, month, days, last_day, upload_mb, \
-             download_mb, total_mb, is_final FROM month_rollup JOIN subject s ON s.id = subject_id \
-             ORDER BY 1, 2, 3, 4",
-        );
-        let summed = table(
-            "SELECT provider, account, subject, substr(day, 1, 7), count(*), max(day), \
-             CASE WHEN count(upload_mb) = count(*) THEN sum(upload_mb) END, \
-             CASE WHEN count(download_mb) = count(*) THEN sum(download_mb) END, \
-             sum(total_mb), min(is_final) FROM usage_daily GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-        );
+        let (rollup, summed) = rollup_and_summed_days(&store);
         proptest::prop_assert_eq!(rollup, summed);
 
         // The report over whole months reads the rollup; one day short of the last month
@@ -308,6 +379,55 @@ const MIGRATIONS_TO_7: [&str; 6] = [
     include_str!("../../src/store/migrations/0006_coverage_gaps.sql"),
     include_str!("../../src/store/migrations/0007_month_rollup.sql"),
 ];
+
+proptest::proptest! {
+    #![proptest_config(crate::common::proptest_config(proptest::test_runner::Config {
+        cases: 64,
+        ..Default::default()
+    }))]
+
+    /// A subject's first days get their month's rollup summed in memory, not read back
+    /// from `day_usage`: it still equals SQLite's `sum()` to the bit, on figures whose
+    /// additions round, overflow or are infinite, over months of up to 31 days.
+    #[test]
+    fn rollup_from_memory_equals_sqlites_sum(
+        subjects in proptest::collection::vec(
+            (0u16..90, proptest::collection::vec(
+                (proptest::option::weighted(0.9, awkward_mb()), awkward_mb(), awkward_mb()),
+                1..75,
+            )),
+            1..4,
+        )
+    ) {
+        let dir = TestDir::new();
+        let store = Store::open(&dir.db()).unwrap();
+        let origin = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let fetched = FetchTime(at("2026-03-15T12:00:00Z"));
+        store
+            .with_conn(|c| {
+                let tx = usage::begin(c)?;
+                for (n, (start, figures)) in subjects.iter().enumerate() {
+                    let key = SubjectKey { subject: n.to_string(), ..key() };
+                    let rows: Vec<DayUsage> = figures
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &(upload_mb, download_mb, total_mb))| DayUsage {
+                            day: origin + chrono::TimeDelta::days(i64::from(*start) + i as i64),
+                            upload_mb,
+                            download_mb: Some(download_mb),
+                            total_mb,
+                        })
+                        .collect();
+                    let stats = usage::upsert_days(&tx, &key, &rows, false, fetched)?;
+                    assert_eq!(stats.inserted, rows.len() as u64);
+                }
+                Ok(tx.commit()?)
+            })
+            .unwrap();
+        let (rollup, summed) = rollup_and_summed_days(&store);
+        proptest::prop_assert_eq!(rollup, summed);
+    }
+}
 
 /// A version-7 archive (text-keyed days) is refused by readers until a writer upgrades it
 /// to numbered subjects, with every day, rollup and revision as it was: the views answer
