@@ -48,6 +48,9 @@ mod api {
     /// `view_usage_history/` when `status` is `OK`.
     #[derive(Debug, Deserialize)]
     pub(super) struct UsageHistoryResponse {
+        /// Whether `status` is `"ERROR"` (an error's other fields may parse too).
+        #[serde(default, rename = "status", deserialize_with = "says_error")]
+        pub says_error: bool,
         #[serde(deserialize_with = "flexible_id")]
         pub order_id: u64,
         pub usage: Option<Vec<UsageRow>>,
@@ -70,6 +73,11 @@ mod api {
     pub(super) struct OrderStatus {
         #[serde(deserialize_with = "flexible_id")]
         pub id: u64,
+    }
+
+    /// Any `status` but `"ERROR"`, of any type, is not an error.
+    fn says_error<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        Ok(serde_json::Value::deserialize(d)?.as_str() == Some("ERROR"))
     }
 
     /// `get_account_info/` when `status` is `OK`.
@@ -214,9 +222,15 @@ pub fn parse_order_id(text: &str) -> Option<u64> {
 
 /// Parses `view_usage_history/`. `usage: null` is no rows; the order id must match.
 pub fn parse_usage_history(order_id: u64, resp: &Response) -> Result<Vec<DayUsage>, ProviderError> {
-    let value = checked_body(USAGE_ENDPOINT, resp)?;
-    let parsed: api::UsageHistoryResponse =
-        decode_value(value).map_err(|reason| malformed(USAGE_ENDPOINT, reason, resp))?;
+    // An answer that is fine decodes straight into its type, once. Any other (an error,
+    // a bad field) goes the slower way that finds the error's message or the field's path.
+    let parsed = match serde_json::from_slice::<api::UsageHistoryResponse>(&resp.body) {
+        Ok(parsed) if resp.status.is_success() && !parsed.says_error => parsed,
+        _ => {
+            let value = checked_body(USAGE_ENDPOINT, resp)?;
+            decode_value(value).map_err(|reason| malformed(USAGE_ENDPOINT, reason, resp))?
+        }
+    };
     if parsed.order_id != order_id {
         let reason = format!(
             "answer is for order {}, asked for order {order_id}",

@@ -49,28 +49,65 @@ enum NumberOrString {
 
 impl<'de> Deserialize<'de> for NumberOrString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::Number(n) => n
-                .as_f64()
-                .map(Self::Number)
-                .ok_or_else(|| de::Error::custom(format!("{n} is not a usable number"))),
-            serde_json::Value::String(s) => Ok(Self::Text(s)),
-            other => Err(de::Error::custom(format!(
-                "expected a number, got {}",
-                kind_of(&other)
-            ))),
-        }
+        d.deserialize_any(NumberOrStringVisitor)
     }
 }
 
-/// How a JSON value is named in an error: its type, and the value itself when short.
-fn kind_of(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Null => "null".to_owned(),
-        serde_json::Value::Bool(b) => b.to_string(),
-        serde_json::Value::Array(_) => "an array".to_owned(),
-        serde_json::Value::Object(_) => "an object".to_owned(),
-        other => other.to_string(),
+/// Takes the number or string straight from the parser (no `serde_json::Value` in
+/// between: this runs for every figure of every day).
+struct NumberOrStringVisitor;
+
+impl NumberOrStringVisitor {
+    fn refuse<E: de::Error>(got: &str) -> E {
+        E::custom(format!("expected a number, got {got}"))
+    }
+}
+
+impl<'de> de::Visitor<'de> for NumberOrStringVisitor {
+    type Value = NumberOrString;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number, or a string holding one")
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(NumberOrString::Number(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(NumberOrString::Number(v as f64))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(NumberOrString::Number(v as f64))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(NumberOrString::Text(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(NumberOrString::Text(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Err(Self::refuse("null"))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Err(Self::refuse("null"))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Err(Self::refuse(if v { "true" } else { "false" }))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(Self::refuse("an array"))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(Self::refuse("an object"))
     }
 }
 
@@ -174,12 +211,26 @@ pub(crate) fn flexible_id<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Err
 }
 
 /// Parses a `YYYY-MM-DD` date, rejecting any other shape.
+///
+/// By hand, not by chrono's `parse_from_str`, which parses its format string on every
+/// call: this runs once per day of every response.
 pub(crate) fn parse_day(text: &str) -> Result<NaiveDate, String> {
-    let shape_ok = text.len() == 10 && text.as_bytes().get(4) == Some(&b'-');
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .filter(|_| shape_ok)
-        .ok_or_else(|| format!("{text:?} is not a YYYY-MM-DD date"))
+    let number = |digits: &[u8]| -> Option<u32> {
+        digits.iter().try_fold(0, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let day = match text.as_bytes() {
+        [y @ .., b'-', m1, m2, b'-', d1, d2] if y.len() == 4 => {
+            let year = number(y).and_then(|y| i32::try_from(y).ok());
+            match (year, number(&[*m1, *m2]), number(&[*d1, *d2])) {
+                (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y, m, d),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    day.ok_or_else(|| format!("{text:?} is not a YYYY-MM-DD date"))
 }
 
 /// A megabyte figure must be finite and not negative.
@@ -240,9 +291,50 @@ mod tests {
 
     #[test]
     fn days_must_be_iso() {
-        assert!(parse_day("2022-04-25").is_ok());
-        assert!(parse_day("2022-4-25").is_err());
-        assert!(parse_day("2022-02-30").is_err());
-        assert!(parse_day("25/04/2022").is_err());
+        assert_eq!(
+            parse_day("2022-04-25"),
+            Ok(NaiveDate::from_ymd_opt(2022, 4, 25).unwrap())
+        );
+        assert_eq!(
+            parse_day("0999-12-31"),
+            Ok(NaiveDate::from_ymd_opt(999, 12, 31).unwrap())
+        );
+        for bad in [
+            "2022-4-25",
+            "2022-02-30",
+            "2022-13-01",
+            "2022-00-10",
+            "25/04/2022",
+            "+202-04-25",
+            "2022-04-2x",
+            "2022-04-25 ",
+            "2022_04_25",
+            "22022-04-25",
+            "",
+        ] {
+            assert_eq!(
+                parse_day(bad),
+                Err(format!("{bad:?} is not a YYYY-MM-DD date"))
+            );
+        }
+    }
+
+    /// Every way a figure can be wrong is named, as it was when figures went through
+    /// `serde_json::Value`.
+    #[test]
+    fn bad_figures_are_named() {
+        for (body, expected) in [
+            (r#"[{"mb": null}]"#, "expected a number, got null"),
+            (r#"[{"mb": true}]"#, "expected a number, got true"),
+            (r#"[{"mb": [1]}]"#, "expected a number, got an array"),
+            (r#"[{"mb": {"a": 1}}]"#, "expected a number, got an object"),
+            (r#"[{"mb": "1,5"}]"#, "expected a number, got \"1,5\""),
+        ] {
+            let err = decode::<Vec<Row>>(body.as_bytes()).unwrap_err();
+            assert!(err.contains(expected), "{body}: {err}");
+        }
+        let rows: Vec<Row> = decode(br#"[{"mb": 3}, {"mb": -2}, {"mb": " 4.5 "}]"#).unwrap();
+        let figures: Vec<f64> = rows.iter().map(|r| r.mb).collect();
+        assert_eq!(figures, [3.0, -2.0, 4.5]);
     }
 }

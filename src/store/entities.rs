@@ -16,6 +16,9 @@ pub fn upsert_records(
     records: &[EntityRecord],
     fetched: FetchTime,
 ) -> Result<(u64, u64), StoreError> {
+    if records.is_empty() {
+        return Ok((0, 0));
+    }
     let mut insert = tx.prepare_cached(
         "INSERT INTO entity_snapshot (provider, account, kind, entity_id, day, data, taken_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",

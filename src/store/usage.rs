@@ -377,6 +377,9 @@ pub fn upsert_months(
     months: &[MonthUsage],
     fetched: FetchTime,
 ) -> Result<UpsertStats, StoreError> {
+    if months.is_empty() {
+        return Ok(UpsertStats::default());
+    }
     let mut insert = tx.prepare_cached(INSERT_MONTH)?;
     let mut update = tx.prepare_cached(UPDATE_MONTH)?;
     let now = fetched.rfc3339();
@@ -417,6 +420,9 @@ pub fn upsert_month_resources(
     rows: &[MonthResources],
     fetched: FetchTime,
 ) -> Result<UpsertStats, StoreError> {
+    if rows.is_empty() {
+        return Ok(UpsertStats::default());
+    }
     let mut insert = tx.prepare_cached(INSERT_RESOURCES)?;
     let mut update = tx.prepare_cached(UPDATE_RESOURCES)?;
     let now = fetched.rfc3339();

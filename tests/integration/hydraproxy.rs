@@ -119,6 +119,29 @@ fn error_body_with_http_200_is_an_api_error() {
     );
 }
 
+/// An answer whose fields would parse as usage is still an error when its `status` says
+/// so, or when its HTTP status is not a success; a `status` of another type is ignored.
+#[test]
+fn usage_shaped_errors_are_errors() {
+    let body = r#"{"status":"ERROR","message":"order_expired","order_id":5,"usage":null}"#;
+    let err = hydraproxy::parse_usage_history(5, &response(200, body)).unwrap_err();
+    assert!(
+        matches!(err, ProviderError::Api { ref message, .. } if message == "order_expired"),
+        "{err:?}"
+    );
+    let body = r#"{"status":"OK","order_id":5,"usage":null}"#;
+    let err = hydraproxy::parse_usage_history(5, &response(503, body)).unwrap_err();
+    assert!(err.to_string().contains("unexpected HTTP 503"), "{err}");
+    for status in ["1", "null", r#"{"code":"OK"}"#] {
+        let body = format!(r#"{{"status":{status},"order_id":5,"usage":null}}"#);
+        assert_eq!(
+            hydraproxy::parse_usage_history(5, &response(200, &body)).unwrap(),
+            vec![],
+            "{body}"
+        );
+    }
+}
+
 /// `unauthorised_request` is rejected credentials with the IP whitelist hint.
 #[test]
 fn unauthorised_request_is_rejected_credentials_with_hint() {
