@@ -92,8 +92,7 @@ const UPDATE_DAY: &str = "UPDATE day_usage SET upload_mb = ?3, download_mb = ?4,
 const FIND_SUBJECT: &str =
     "SELECT id FROM subject WHERE provider = ?1 AND account = ?2 AND subject = ?3";
 
-const ADD_SUBJECT: &str =
-    "INSERT INTO subject (provider, account, subject) VALUES (?1, ?2, ?3) RETURNING id";
+const ADD_SUBJECT: &str = "INSERT INTO subject (provider, account, subject) VALUES (?1, ?2, ?3)";
 
 const INSERT_MONTH: &str = "INSERT INTO month_usage (provider, account, subject, month, upload_mb, \
     download_mb, total_mb, is_final, first_seen_at, last_seen_at) \
@@ -124,9 +123,11 @@ fn subject_id(tx: &Transaction<'_>, key: &SubjectKey) -> Result<i64, StoreError>
         .optional()?;
     match found {
         Some(id) => Ok(id),
-        None => Ok(tx
-            .prepare_cached(ADD_SUBJECT)?
-            .query_row(name, |r| r.get(0))?),
+        None => {
+            // `id` is the rowid: no RETURNING, whose rows SQLite gathers in a temporary table.
+            tx.prepare_cached(ADD_SUBJECT)?.execute(name)?;
+            Ok(tx.last_insert_rowid())
+        }
     }
 }
 
@@ -267,6 +268,13 @@ fn insert_new_days(
     Ok(inserted)
 }
 
+/// `YYYY-MM`.
+fn month_text(day: NaiveDate) -> String {
+    let mut text = day_text(day);
+    text.truncate(text.len() - 3);
+    text
+}
+
 /// `YYYY-MM-DD`. This runs once per archived row, where strftime (which parses its
 /// format every time) and `format!` show in a profile.
 fn day_text(day: NaiveDate) -> String {
@@ -321,7 +329,7 @@ fn add_new_month(
     };
     let added = tx.prepare_cached(ADD_MONTH)?.execute(params![
         subject_id,
-        first.day.format("%Y-%m").to_string(),
+        month_text(first.day),
         days.len() as i64,
         day_text(last.day),
         sql_sum(days.iter().map(|d| d.upload_mb)),
@@ -362,7 +370,7 @@ fn refresh_rollup(
 ) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(REFRESH_ROLLUP)?;
     for first in months {
-        let month = first.format("%Y-%m").to_string();
+        let month = month_text(*first);
         // 'YYYY-MM-31' sorts after every day of the month.
         let (from, to) = (format!("{month}-01"), format!("{month}-31"));
         stmt.execute(params![subject_id, month, from, to])?;
@@ -386,7 +394,7 @@ pub fn upsert_months(
     let this_month = first_of_month(fetched.day());
     let mut stats = UpsertStats::default();
     for m in months {
-        let month = m.month.format("%Y-%m").to_string();
+        let month = month_text(m.month);
         let p = params![
             key.provider,
             key.account,
@@ -428,7 +436,7 @@ pub fn upsert_month_resources(
     let now = fetched.rfc3339();
     let mut stats = UpsertStats::default();
     for r in rows {
-        let month = r.month.format("%Y-%m").to_string();
+        let month = month_text(r.month);
         let p = params![
             key.provider,
             key.account,
@@ -484,8 +492,10 @@ mod tests {
         ] {
             let day = NaiveDate::from_ymd_opt(y, m, d).unwrap();
             assert_eq!(day_text(day), day.format("%Y-%m-%d").to_string());
+            assert_eq!(month_text(day), day.format("%Y-%m").to_string());
         }
         let far = NaiveDate::from_ymd_opt(12_345, 1, 2).unwrap();
         assert_eq!(day_text(far), "12345-01-02");
+        assert_eq!(month_text(far), "12345-01");
     }
 }
