@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::store::query::Period;
+use crate::model::Period;
 use crate::telemetry::LogFormat;
 
 /// Keeps a permanent SQLite archive of provider usage history.
@@ -156,4 +156,20 @@ pub struct DemoArgs {
     /// Archive file to create or update.
     #[arg(long, value_name = "PATH", default_value = "usage-archiver-demo.db")]
     pub db: PathBuf,
+}
+
+/// `--by day|month`: the domain's [`Period`] as a command-line value.
+impl clap::ValueEnum for Period {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Day, Self::Month]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(match self {
+            Self::Day => clap::builder::PossibleValue::new("day").help("One row per UTC day"),
+            Self::Month => {
+                clap::builder::PossibleValue::new("month").help("One row per calendar month")
+            }
+        })
+    }
 }

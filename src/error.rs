@@ -85,6 +85,18 @@ impl HttpError {
     }
 }
 
+/// Why a token vault could not load or keep a token chain.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// There is nowhere to keep a rotated token (no vault was opened for the account).
+    #[error("no place is open to keep the rotated token in")]
+    Unavailable,
+    /// The place that keeps the tokens failed; the text never holds a token.
+    #[error("{0}")]
+    Storage(String),
+}
+
 /// What went wrong fetching or understanding one provider endpoint.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -124,11 +136,12 @@ pub enum ProviderError {
         /// The provider's message.
         message: String,
     },
-    /// A rotated credential could not be stored in the archive, so it is not used yet.
-    #[error("cannot keep the rotated refresh token in the archive: {message}")]
+    /// A rotated credential could not be stored, so it is not used yet.
+    #[error("cannot keep the rotated refresh token: {source}")]
     TokenStore {
-        /// Why the archive refused it.
-        message: String,
+        /// Why the vault refused it.
+        #[source]
+        source: VaultError,
     },
     /// The body is not what the documentation describes.
     #[error("{endpoint}: malformed response: {reason}")]

@@ -13,7 +13,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use crate::providers::ProviderKind;
+use crate::model::ProviderKind;
 use crate::store::coverage::load_gaps;
 use crate::store::query::{load_account_statuses, load_last_run};
 use crate::store::{Store, StoreError};
@@ -73,7 +73,8 @@ pub fn render(conn: &Connection, now: DateTime<Utc>) -> Result<String, StoreErro
         let retention = status
             .retention_days
             .or_else(|| {
-                ProviderKind::from_name(&status.provider).map(ProviderKind::default_retention_days)
+                ProviderKind::from_name(&status.provider)
+                    .map(|k| crate::config::profile(k).retention_days)
             })
             .unwrap_or(1);
         let gaps = load_gaps(

@@ -2,8 +2,58 @@
 //!
 //! These types are neutral: no wire names, no SQL. Providers convert their
 //! responses into them (`parse_*`), and only `sync` hands them to the store.
+//! This module is the bottom layer: it imports nothing else of the crate.
 
 use chrono::{DateTime, NaiveDate, Utc};
+
+/// The providers this archiver knows. [`ProviderKind::as_str`] is the only
+/// place their SQL names are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProviderKind {
+    /// HydraProxy: per-order daily history.
+    HydraProxy,
+    /// InfiniteProxies: per-customer daily totals, last 14 days.
+    InfiniteProxies,
+    /// Hostens: per-server monthly history and running bandwidth counters.
+    Hostens,
+    /// ProxyShard: running counters and order snapshots, no history.
+    ProxyShard,
+}
+
+impl ProviderKind {
+    /// Every provider, in display order.
+    pub const ALL: [ProviderKind; 4] = [
+        ProviderKind::HydraProxy,
+        ProviderKind::InfiniteProxies,
+        ProviderKind::Hostens,
+        ProviderKind::ProxyShard,
+    ];
+
+    /// The lowercase name used in SQL, config tables and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HydraProxy => "hydraproxy",
+            Self::InfiniteProxies => "infiniteproxies",
+            Self::Hostens => "hostens",
+            Self::ProxyShard => "proxyshard",
+        }
+    }
+
+    /// Parses the lowercase name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// How usage is grouped in time: by UTC day or by calendar month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Period {
+    /// One row per UTC day.
+    Day,
+    /// One row per calendar month.
+    #[default]
+    Month,
+}
 
 /// Usage of one subject (order, customer, server, sub-user) on one UTC day.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,21 +175,6 @@ pub struct EntityRecord {
     pub id: String,
     /// Its fields, as the provider sent them, minus credentials.
     pub data: serde_json::Value,
-}
-
-/// One subject's usage, or why it could not be had.
-pub type SubjectResult = Result<SubjectUsage, crate::error::ProviderError>;
-
-/// What discovery found: the subjects, and anything the listing already carried.
-#[derive(Debug, Default)]
-pub struct Discovery {
-    /// Subject ids, lower-cased or normalised as the provider requires.
-    pub subjects: Vec<String>,
-    /// Figures that came with the listing (e.g. each customer's balance).
-    pub balances: Vec<BalanceSnapshot>,
-    /// Subjects whose usage the listing already carried; they are not fetched again. A row
-    /// of the listing that is malformed fails only its own subject.
-    pub prefetched: std::collections::BTreeMap<String, SubjectResult>,
 }
 
 /// The result of a fetch, stamped with the moment it was taken.

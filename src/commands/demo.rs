@@ -10,19 +10,19 @@ use tokio_util::sync::CancellationToken;
 use super::backfill::{backfill, exit_code, observer, print_summary};
 use crate::cli::{DemoArgs, ReportFormat};
 use crate::config;
+use crate::model::Period;
 use crate::sim::{SimConfig, Simulator};
-use crate::store::query::{Period, ReportFilter};
+use crate::store::query::ReportFilter;
 use chrono::{TimeDelta, Utc};
 
-use crate::providers::ProviderKind;
 use crate::store::runs::RunStatus;
 use crate::sync::{Clock, SyncOptions};
 
 /// Simulated days of snapshots replayed before the backfill, for providers without history.
 const REPLAY_DAYS: i64 = 3;
 
-/// ProxyShard keeps no history and Hostens none by day, so the demo first lets three
-/// simulated days pass:
+/// Providers that keep no daily history (only running counters) have nothing to
+/// backfill, so the demo first lets three simulated days pass for them:
 /// snapshots just after each midnight (today's too) and at noon, with the simulator's and the
 /// archive's clocks moved together. That gives derived days, a counter drop and
 /// order status changes to look at.
@@ -30,7 +30,7 @@ async fn replay_history(sim: &Simulator, config: &config::Config) -> anyhow::Res
     let accounts: Vec<_> = config
         .accounts
         .iter()
-        .filter(|a| matches!(a.kind, ProviderKind::ProxyShard | ProviderKind::Hostens))
+        .filter(|a| !config::profile(a.kind).daily_history)
         .cloned()
         .collect();
     let now = Utc::now();
@@ -44,9 +44,11 @@ async fn replay_history(sim: &Simulator, config: &config::Config) -> anyhow::Res
             [0, 12].map(|hour| midnight - TimeDelta::days(day) + TimeDelta::hours(hour))
         })
         .chain(Some(midnight).filter(|m| *m < now));
+    let mut names: Vec<&str> = accounts.iter().map(|a| a.kind.as_str()).collect();
+    names.dedup();
     println!(
-        "Replaying {REPLAY_DAYS} simulated days of snapshots for ProxyShard and Hostens, \
-         which keep no daily history…"
+        "Replaying {REPLAY_DAYS} simulated days of snapshots for {}, which keep no daily history…",
+        names.join(" and ")
     );
     crate::telemetry::mute(true);
     let mut runs = Vec::new();

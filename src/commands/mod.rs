@@ -89,11 +89,11 @@ pub(crate) fn format_mb(mb: f64) -> String {
 
 /// Prints rows as aligned columns, the first row being the header.
 pub(crate) fn print_table(rows: &[Vec<String>]) {
-    print!("{}", render_table(rows));
+    print!("{}", render_columns(rows));
 }
 
 /// Rows as columns, the first row being the header; numeric columns are right-aligned.
-pub(crate) fn render_table(rows: &[Vec<String>]) -> String {
+pub(crate) fn render_columns(rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
         .map(|i| {
             rows.iter()

@@ -2,8 +2,9 @@
 
 use super::{EXIT_OK, database_path, format_mb, load_optional_config};
 use crate::cli::{ReportArgs, ReportFormat};
+use crate::model::Period;
 use crate::store::Store;
-use crate::store::query::{self, Period, ReportFilter, ReportRow};
+use crate::store::query::{self, ReportFilter, ReportRow};
 
 pub(super) async fn execute(args: ReportArgs) -> anyhow::Result<u8> {
     let config = load_optional_config(&args.paths)?;
@@ -31,7 +32,7 @@ pub(super) fn show(
     let store = Store::open_read_only(path)?;
     let rows = store.with_conn(|c| query::load_report(c, filter))?;
     match format {
-        ReportFormat::Table => print!("{}", render_table(&rows, filter)),
+        ReportFormat::Table => print!("{}", render_report(&rows, filter)),
         ReportFormat::Csv => print!("{}", to_csv(&rows, filter.per_subject)),
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
     }
@@ -53,7 +54,7 @@ fn bar(value: f64, max: f64) -> String {
 }
 
 /// The report as an aligned table with a totals row; the daily view gets a bar per row.
-pub(crate) fn render_table(rows: &[ReportRow], filter: &ReportFilter) -> String {
+pub(crate) fn render_report(rows: &[ReportRow], filter: &ReportFilter) -> String {
     if rows.is_empty() {
         return "No usage in the archive matches these filters.\n".to_owned();
     }
@@ -101,7 +102,7 @@ pub(crate) fn render_table(rows: &[ReportRow], filter: &ReportFilter) -> String 
         String::new(),
     ]);
     table.push(total);
-    super::render_table(&table)
+    super::render_columns(&table)
 }
 
 /// RFC 4180 CSV with a header row; numbers unformatted, empty where unknown.

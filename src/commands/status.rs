@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{EXIT_DEGRADED, EXIT_ERROR, EXIT_OK, database_path, load_optional_config};
 use crate::cli::StatusArgs;
 use crate::config::{Config, Schedule};
-use crate::providers::ProviderKind;
+use crate::model::ProviderKind;
 use crate::store::coverage::{SubjectGaps, load_gaps};
 use crate::store::query::{self, AccountStatus};
 use crate::store::{Store, StoreError};
@@ -65,7 +65,7 @@ pub(super) fn show(
             }))?
         );
     } else {
-        print!("{}", render_table(path, &healths, now));
+        print!("{}", render_status(path, &healths, now));
     }
     let degraded = healths.iter().any(|h| h.health != "healthy");
     Ok(if degraded { EXIT_DEGRADED } else { EXIT_OK })
@@ -102,7 +102,8 @@ fn retention_days(status: &AccountStatus, config: Option<&Config>) -> u32 {
         .map(|a| a.retention_days)
         .or(status.retention_days)
         .or_else(|| {
-            ProviderKind::from_name(&status.provider).map(ProviderKind::default_retention_days)
+            ProviderKind::from_name(&status.provider)
+                .map(|k| crate::config::profile(k).retention_days)
         })
         .unwrap_or(1)
 }
@@ -246,7 +247,7 @@ fn summary(healths: &[AccountHealth]) -> String {
 }
 
 /// The status table as printed: a monitoring line, one row per account, then the reasons.
-pub(crate) fn render_table(
+pub(crate) fn render_status(
     path: &std::path::Path,
     healths: &[AccountHealth],
     now: DateTime<Utc>,
@@ -309,7 +310,7 @@ pub(crate) fn render_table(
                 .map_or_else(|| "-".to_owned(), |e| one_line(e, 60)),
         ]);
     }
-    out.push_str(&super::render_table(&rows));
+    out.push_str(&super::render_columns(&rows));
     let reasons: Vec<&AccountHealth> = healths.iter().filter(|h| h.reason.is_some()).collect();
     if !reasons.is_empty() {
         out.push('\n');

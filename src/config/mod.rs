@@ -3,10 +3,20 @@
 //! `raw` mirrors the file; [`Config`] is what the rest of the program uses and
 //! cannot hold an invalid value: URLs are checked for `https://`, schedules
 //! are parsed, secrets are resolved. Errors name the key and its line.
+//!
+//! This is the bottom layer beside [`crate::model`]: it imports no provider.
+//! Each provider's table, settings, checks and defaults live in
+//! `config/<provider>.rs` (`AccountTable`); `validate.rs` holds the checks
+//! they share.
 
+pub mod hostens;
+pub mod hydraproxy;
+pub mod infiniteproxies;
+pub mod proxyshard;
 mod raw;
 mod schedule;
 mod secret;
+mod validate;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -15,11 +25,15 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use hostens::{HostensAuth, HostensSettings};
+pub use hydraproxy::HydraProxySettings;
+pub use infiniteproxies::InfiniteProxiesSettings;
+pub use proxyshard::ProxyShardSettings;
 pub use schedule::Schedule;
 pub use secret::Secret;
-use secret::{SecretOrigin, SecretSources};
+use validate::Validator;
 
-use crate::providers::ProviderKind;
+use crate::model::ProviderKind;
 
 /// Where the config is looked for when neither `--config` nor `$USAGE_ARCHIVER_CONFIG` is given.
 pub const DEFAULT_PATHS: [&str; 2] = ["daemon.toml", "/etc/usage-archiver/daemon.toml"];
@@ -42,6 +56,24 @@ pub const DEFAULT_BACKOFF_INITIAL_MS: u64 = 500;
 pub const DEFAULT_BACKOFF_MAX_SECS: u64 = 300;
 /// Default per-account number of requests in flight, 4.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
+
+/// The whole file as written (each provider's table is in its own file).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub archive: raw::RawArchive,
+    #[serde(default)]
+    pub http: raw::RawHttp,
+    #[serde(default)]
+    pub hydraproxy: Vec<Spanned<hydraproxy::RawHydraProxy>>,
+    #[serde(default)]
+    pub infiniteproxies: Vec<Spanned<infiniteproxies::RawInfiniteProxies>>,
+    #[serde(default)]
+    pub hostens: Vec<Spanned<hostens::RawHostens>>,
+    #[serde(default)]
+    pub proxyshard: Vec<Spanned<proxyshard::RawProxyShard>>,
+}
 
 /// Which raw response bodies the archive keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -152,34 +184,8 @@ pub enum ProviderSettings {
     ProxyShard(ProxyShardSettings),
 }
 
-/// How a Hostens account authenticates.
-#[derive(Debug, Clone)]
-pub enum HostensAuth {
-    /// HTTP Basic with the client-area email and password.
-    Basic {
-        /// The client-area email.
-        username: String,
-        /// The client-area password.
-        password: Secret,
-    },
-    /// `POST /token`: the configured refresh token seeds a chain the archive keeps.
-    Token {
-        /// The refresh token from the config; only the first link of the chain.
-        seed: Secret,
-    },
-}
-
-/// `[[hostens]]` beyond the common keys.
-#[derive(Debug, Clone)]
-pub struct HostensSettings {
-    /// Basic auth or the token flow.
-    pub auth: HostensAuth,
-    /// MB per unit of `bw_in`/`bw_out` as Hostens reports them (`bandwidth_unit`: 1 for MB, 1024 for GB).
-    pub mb_per_unit: f64,
-}
-
 impl AccountConfig {
-    /// Whether the account's credentials rotate, so that its runs need the archive to keep them.
+    /// Whether the account's credentials rotate, so that its runs need a place to keep them.
     pub fn rotates_credentials(&self) -> bool {
         matches!(
             &self.settings,
@@ -191,37 +197,63 @@ impl AccountConfig {
     }
 }
 
-/// `[[proxyshard]]` beyond the common keys.
-#[derive(Debug, Clone)]
-pub struct ProxyShardSettings {
-    /// `Authorization: Bearer …`.
-    pub token: Secret,
-    /// Residential proxy types whose counters are snapshotted (the API's spelling, `standart`).
-    pub proxy_types: Vec<String>,
-    /// The currency of `wallet_balance`, which the API gives in cents without naming one.
-    pub currency: String,
+/// What an account of a provider gets when its table does not say, and what the provider keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderProfile {
+    /// The documented API base URL.
+    pub base_url: &'static str,
+    /// The schedule used when an account sets none.
+    pub schedule: &'static str,
+    /// How many past days the provider is assumed to keep, unless an account overrides it.
+    pub retention_days: u32,
+    /// Whether the provider answers with daily history (else days are derived from
+    /// counter snapshots, and only the present can be fetched).
+    pub daily_history: bool,
 }
 
-/// `[[infiniteproxies]]` beyond the common keys.
-#[derive(Debug, Clone)]
-pub struct InfiniteProxiesSettings {
-    /// The header the key goes in (`auth_header`).
-    pub auth_header: reqwest::header::HeaderName,
-    /// `auth_prefix` + the API key, marked sensitive so it is never printed.
-    pub auth_value: reqwest::header::HeaderValue,
-    /// Customer usernames archived beside the listed ones.
-    pub customers: Vec<String>,
+/// The defaults and facts of `kind` (one line per provider).
+pub fn profile(kind: ProviderKind) -> &'static ProviderProfile {
+    match kind {
+        ProviderKind::HydraProxy => &hydraproxy::PROFILE,
+        ProviderKind::InfiniteProxies => &infiniteproxies::PROFILE,
+        ProviderKind::Hostens => &hostens::PROFILE,
+        ProviderKind::ProxyShard => &proxyshard::PROFILE,
+    }
 }
 
-/// `[[hydraproxy]]` beyond the common keys.
-#[derive(Debug, Clone)]
-pub struct HydraProxySettings {
-    /// `Authorization: Token …`.
-    pub token: Secret,
-    /// The reseller API (`get_orders_status/`), a second host in HydraProxy's docs.
-    pub reseller_base_url: String,
-    /// Order ids archived beside the discovered ones.
-    pub orders: Vec<u64>,
+/// The secret keys of every account table, as `(provider, key)`; each also has
+/// `key_file` and `key_env` forms.
+pub fn secret_keys() -> Vec<(ProviderKind, &'static str)> {
+    let of = |kind, keys: &'static [&'static str]| keys.iter().map(move |k| (kind, *k));
+    of(
+        ProviderKind::HydraProxy,
+        hydraproxy::RawHydraProxy::SECRET_KEYS,
+    )
+    .chain(of(
+        ProviderKind::InfiniteProxies,
+        infiniteproxies::RawInfiniteProxies::SECRET_KEYS,
+    ))
+    .chain(of(ProviderKind::Hostens, hostens::RawHostens::SECRET_KEYS))
+    .chain(of(
+        ProviderKind::ProxyShard,
+        proxyshard::RawProxyShard::SECRET_KEYS,
+    ))
+    .collect()
+}
+
+/// One provider's account table: its raw form and what it checks beyond the common keys.
+pub(crate) trait AccountTable: raw::CommonKeys {
+    /// The provider.
+    const KIND: ProviderKind;
+    /// The table's secret keys (each also has `_file` and `_env` forms).
+    const SECRET_KEYS: &'static [&'static str];
+    /// Checks the provider's own keys (`span` is the table's); returns its settings and
+    /// whether a secret is written inline.
+    fn settings(
+        &self,
+        v: &Validator<'_>,
+        span: Range<usize>,
+    ) -> Result<(ProviderSettings, bool), ConfigError>;
 }
 
 /// A config that could not be loaded.
@@ -304,7 +336,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Validates config text; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Parsed, ConfigError> {
-    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         message: e.to_string().trim_end().to_owned(),
     })?;
@@ -331,14 +363,8 @@ fn world_readable(_path: &Path) -> bool {
     false
 }
 
-/// Turns raw values into checked ones, naming key and line on failure.
-struct Validator<'a> {
-    text: &'a str,
-    path: &'a Path,
-}
-
 impl Validator<'_> {
-    fn config(&self, raw: raw::RawConfig) -> Result<Parsed, ConfigError> {
+    fn config(&self, raw: RawConfig) -> Result<Parsed, ConfigError> {
         let archive = ArchiveConfig {
             database: raw
                 .archive
@@ -350,23 +376,12 @@ impl Validator<'_> {
         let http = self.http(&raw.http)?;
         let mut accounts = Vec::new();
         let mut has_inline_secret = false;
-        let hydraproxy = raw
-            .hydraproxy
-            .iter()
-            .map(|t| (t.span(), self.hydraproxy(t)));
-        let infiniteproxies = raw
-            .infiniteproxies
-            .iter()
-            .map(|t| (t.span(), self.infiniteproxies(t)));
-        let hostens = raw.hostens.iter().map(|t| (t.span(), self.hostens(t)));
-        let proxyshard = raw
-            .proxyshard
-            .iter()
-            .map(|t| (t.span(), self.proxyshard(t)));
-        let tables = hydraproxy
-            .chain(infiniteproxies)
-            .chain(hostens)
-            .chain(proxyshard);
+        // One line per provider: its tables, in file order within the provider.
+        let tables = self
+            .tables(&raw.hydraproxy)
+            .chain(self.tables(&raw.infiniteproxies))
+            .chain(self.tables(&raw.hostens))
+            .chain(self.tables(&raw.proxyshard));
         for (span, result) in tables {
             let (account, inline) = result?;
             has_inline_secret |= inline;
@@ -383,6 +398,23 @@ impl Validator<'_> {
         Ok(Parsed {
             config,
             has_inline_secret,
+        })
+    }
+
+    /// Each table of one provider, checked: its span, and the account with whether a secret is inline.
+    fn tables<'t, T: AccountTable>(
+        &'t self,
+        tables: &'t [Spanned<T>],
+    ) -> impl Iterator<Item = (Range<usize>, Result<(AccountConfig, bool), ConfigError>)> + 't {
+        tables.iter().map(|table| {
+            let (raw, span) = (table.get_ref(), table.span());
+            let common = raw.common();
+            // The name first: the secret's systemd credential is named after it.
+            let checked = self.name(T::KIND, common.name).and_then(|_| {
+                let (settings, inline) = raw.settings(self, span.clone())?;
+                Ok((self.account(T::KIND, &common, settings)?, inline))
+            });
+            (span, checked)
         })
     }
 
@@ -431,448 +463,4 @@ impl Validator<'_> {
             backoff_max,
         })
     }
-
-    /// Checks the keys every account has and assembles the account.
-    fn account(
-        &self,
-        kind: ProviderKind,
-        name: String,
-        common: &raw::Common<'_>,
-        settings: ProviderSettings,
-    ) -> Result<AccountConfig, ConfigError> {
-        let key = |k: &str| format!("{}.{k}", kind.as_str());
-        Ok(AccountConfig {
-            kind,
-            base_url: self.url(
-                &key("base_url"),
-                common.base_url,
-                kind.default_base_url(),
-                common.allow_insecure_http,
-            )?,
-            schedule: self.schedule(&key("schedule"), common.schedule, kind)?,
-            max_concurrency: self.concurrency(&key("max_concurrency"), common.max_concurrency)?,
-            retention_days: self.retention(&key("retention_days"), common.retention_days, kind)?,
-            name,
-            settings,
-        })
-    }
-
-    /// Resolves one secret (inline, `*_file`, `*_env` or systemd credential); says whether it was inline.
-    #[allow(clippy::too_many_arguments)]
-    fn secret(
-        &self,
-        kind: ProviderKind,
-        name: &str,
-        key: &'static str,
-        inline: Option<&str>,
-        file: Option<&Path>,
-        env: Option<&str>,
-        span: Range<usize>,
-    ) -> Result<(Secret, bool), ConfigError> {
-        let credential = format!("{}-{name}", kind.as_str());
-        let (secret, origin) = SecretSources {
-            key,
-            inline,
-            file,
-            env,
-            credential,
-        }
-        .resolve()
-        .map_err(|reason| self.invalid(&format!("{}.{key}", kind.as_str()), span, &reason))?;
-        Ok((secret, origin == SecretOrigin::Inline))
-    }
-
-    fn hydraproxy(
-        &self,
-        table: &Spanned<raw::RawHydraProxy>,
-    ) -> Result<(AccountConfig, bool), ConfigError> {
-        use crate::providers::hydraproxy::DEFAULT_RESELLER_BASE_URL;
-        let (kind, raw) = (ProviderKind::HydraProxy, table.get_ref());
-        let name = self.name(kind, &raw.name)?;
-        let (token, inline) = self.secret(
-            kind,
-            &name,
-            "token",
-            raw.token.as_deref(),
-            raw.token_file.as_deref(),
-            raw.token_env.as_deref(),
-            table.span(),
-        )?;
-        let reseller_base_url = self.url(
-            "hydraproxy.reseller_base_url",
-            raw.reseller_base_url.as_ref(),
-            DEFAULT_RESELLER_BASE_URL,
-            raw.allow_insecure_http,
-        )?;
-        let orders = raw
-            .orders
-            .iter()
-            .map(|o| self.order_id(o))
-            .collect::<Result<Vec<_>, _>>()?;
-        let settings = ProviderSettings::HydraProxy(HydraProxySettings {
-            token,
-            reseller_base_url,
-            orders,
-        });
-        Ok((self.account(kind, name, &raw.common(), settings)?, inline))
-    }
-
-    fn infiniteproxies(
-        &self,
-        table: &Spanned<raw::RawInfiniteProxies>,
-    ) -> Result<(AccountConfig, bool), ConfigError> {
-        use crate::providers::infiniteproxies::{DEFAULT_AUTH_HEADER, DEFAULT_AUTH_PREFIX};
-        let (kind, raw) = (ProviderKind::InfiniteProxies, table.get_ref());
-        let name = self.name(kind, &raw.name)?;
-        let (api_key, inline) = self.secret(
-            kind,
-            &name,
-            "api_key",
-            raw.api_key.as_deref(),
-            raw.api_key_file.as_deref(),
-            raw.api_key_env.as_deref(),
-            table.span(),
-        )?;
-        let header = raw
-            .auth_header
-            .as_ref()
-            .map_or(DEFAULT_AUTH_HEADER, |h| h.get_ref().as_str());
-        let auth_header =
-            reqwest::header::HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
-                let span = raw.auth_header.as_ref().map_or(table.span(), Spanned::span);
-                self.invalid(
-                    "infiniteproxies.auth_header",
-                    span,
-                    "not a valid HTTP header name",
-                )
-            })?;
-        let prefix = raw.auth_prefix.as_deref().unwrap_or(DEFAULT_AUTH_PREFIX);
-        let mut auth_value =
-            reqwest::header::HeaderValue::from_str(&format!("{prefix}{}", api_key.expose()))
-                .map_err(|_| {
-                    self.invalid(
-                        "infiniteproxies.api_key",
-                        table.span(),
-                        "auth_prefix and api_key must be printable ASCII",
-                    )
-                })?;
-        auth_value.set_sensitive(true);
-        let customers = raw
-            .customers
-            .iter()
-            .map(|c| match c.get_ref().trim() {
-                "" => Err(self.invalid(
-                    "infiniteproxies.customers",
-                    c.span(),
-                    "a username cannot be empty",
-                )),
-                u => Ok(u.to_lowercase()),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let settings = ProviderSettings::InfiniteProxies(InfiniteProxiesSettings {
-            auth_header,
-            auth_value,
-            customers,
-        });
-        Ok((self.account(kind, name, &raw.common(), settings)?, inline))
-    }
-
-    fn hostens(
-        &self,
-        table: &Spanned<raw::RawHostens>,
-    ) -> Result<(AccountConfig, bool), ConfigError> {
-        let (kind, raw) = (ProviderKind::Hostens, table.get_ref());
-        let name = self.name(kind, &raw.name)?;
-        let token_given = raw.refresh_token.is_some()
-            || raw.refresh_token_file.is_some()
-            || raw.refresh_token_env.is_some();
-        let (auth, inline) = match &raw.username {
-            Some(user) if token_given => {
-                return Err(self.invalid(
-                    "hostens.refresh_token",
-                    user.span(),
-                    "set either `username` and `password` (Basic auth) or `refresh_token` (token flow), not both",
-                ));
-            }
-            Some(user) if user.get_ref().trim().is_empty() || user.get_ref().contains(':') => {
-                return Err(self.invalid(
-                    "hostens.username",
-                    user.span(),
-                    "must be the client-area email address (not empty, no ':')",
-                ));
-            }
-            Some(user) => {
-                let (password, inline) = self.secret(
-                    kind,
-                    &name,
-                    "password",
-                    raw.password.as_deref(),
-                    raw.password_file.as_deref(),
-                    raw.password_env.as_deref(),
-                    table.span(),
-                )?;
-                let username = user.get_ref().trim().to_owned();
-                (HostensAuth::Basic { username, password }, inline)
-            }
-            None if raw.password.is_some()
-                || raw.password_file.is_some()
-                || raw.password_env.is_some() =>
-            {
-                return Err(self.invalid(
-                    "hostens.username",
-                    table.span(),
-                    "a `password` needs a `username` (the client-area email)",
-                ));
-            }
-            None if !token_given && !secret::credential_exists(&format!("hostens-{name}")) => {
-                return Err(self.invalid(
-                    "hostens",
-                    table.span(),
-                    &format!(
-                        "no credentials: set `username` and `password` (Basic auth) or `refresh_token` \
-                         (token flow), or pass the refresh token as the systemd credential `hostens-{name}`"
-                    ),
-                ));
-            }
-            None => {
-                let (seed, inline) = self.secret(
-                    kind,
-                    &name,
-                    "refresh_token",
-                    raw.refresh_token.as_deref(),
-                    raw.refresh_token_file.as_deref(),
-                    raw.refresh_token_env.as_deref(),
-                    table.span(),
-                )?;
-                (HostensAuth::Token { seed }, inline)
-            }
-        };
-        let mb_per_unit = match &raw.bandwidth_unit {
-            None => 1.0,
-            Some(u) => match u.get_ref().as_str() {
-                "MB" => 1.0,
-                "GB" => 1024.0,
-                _ => {
-                    return Err(self.invalid(
-                        "hostens.bandwidth_unit",
-                        u.span(),
-                        "must be \"MB\" or \"GB\"",
-                    ));
-                }
-            },
-        };
-        let settings = ProviderSettings::Hostens(HostensSettings { auth, mb_per_unit });
-        Ok((self.account(kind, name, &raw.common(), settings)?, inline))
-    }
-
-    fn proxyshard(
-        &self,
-        table: &Spanned<raw::RawProxyShard>,
-    ) -> Result<(AccountConfig, bool), ConfigError> {
-        use crate::providers::proxyshard::DEFAULT_PROXY_TYPES;
-        let (kind, raw) = (ProviderKind::ProxyShard, table.get_ref());
-        let name = self.name(kind, &raw.name)?;
-        let (token, inline) = self.secret(
-            kind,
-            &name,
-            "token",
-            raw.token.as_deref(),
-            raw.token_file.as_deref(),
-            raw.token_env.as_deref(),
-            table.span(),
-        )?;
-        let proxy_types = match &raw.proxy_types {
-            None => DEFAULT_PROXY_TYPES.map(str::to_owned).to_vec(),
-            Some(types) => types
-                .iter()
-                .map(|t| self.proxy_type(t))
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        let currency = match &raw.currency {
-            None => "USD".to_owned(),
-            Some(c)
-                if c.get_ref().len() == 3
-                    && c.get_ref().chars().all(|ch| ch.is_ascii_uppercase()) =>
-            {
-                c.get_ref().clone()
-            }
-            Some(c) => {
-                return Err(self.invalid(
-                    "proxyshard.currency",
-                    c.span(),
-                    "a three-letter code such as \"USD\"",
-                ));
-            }
-        };
-        let settings = ProviderSettings::ProxyShard(ProxyShardSettings {
-            token,
-            proxy_types,
-            currency,
-        });
-        Ok((self.account(kind, name, &raw.common(), settings)?, inline))
-    }
-
-    fn proxy_type(&self, value: &Spanned<String>) -> Result<String, ConfigError> {
-        let v = value.get_ref();
-        let ok = !v.is_empty()
-            && v.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if ok {
-            Ok(v.clone())
-        } else {
-            Err(self.invalid(
-                "proxyshard.proxy_types",
-                value.span(),
-                "each type is lowercase letters, digits, '_' or '-' (e.g. \"standart\")",
-            ))
-        }
-    }
-
-    fn name(&self, kind: ProviderKind, name: &Spanned<String>) -> Result<String, ConfigError> {
-        let value = name.get_ref();
-        let ok = !value.is_empty()
-            && value.len() <= 64
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-        if ok {
-            Ok(value.clone())
-        } else {
-            Err(self.invalid(
-                &format!("{}.name", kind.as_str()),
-                name.span(),
-                "must be 1 to 64 characters of letters, digits, '-', '_' or '.'",
-            ))
-        }
-    }
-
-    fn url(
-        &self,
-        key: &str,
-        value: Option<&Spanned<String>>,
-        default: &str,
-        allow_insecure: bool,
-    ) -> Result<String, ConfigError> {
-        let Some(value) = value else {
-            return Ok(default.to_owned());
-        };
-        let text = value.get_ref().trim_end_matches('/');
-        let url = reqwest::Url::parse(text)
-            .map_err(|e| self.invalid(key, value.span(), &format!("not a URL: {e}")))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if allow_insecure => {}
-            "http" => {
-                return Err(self.invalid(
-                    key,
-                    value.span(),
-                    "must start with https:// (set allow_insecure_http = true on this account for tests)",
-                ));
-            }
-            other => {
-                return Err(self.invalid(
-                    key,
-                    value.span(),
-                    &format!("unsupported scheme {other}"),
-                ));
-            }
-        }
-        if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
-            return Err(self.invalid(key, value.span(), "must not hold a query or credentials"));
-        }
-        Ok(text.to_owned())
-    }
-
-    fn schedule(
-        &self,
-        key: &str,
-        value: Option<&Spanned<String>>,
-        kind: ProviderKind,
-    ) -> Result<Schedule, ConfigError> {
-        match value {
-            None => Schedule::parse(kind.default_schedule())
-                .map_err(|reason| self.invalid(key, 0..0, &reason)),
-            Some(s) => {
-                Schedule::parse(s.get_ref()).map_err(|reason| self.invalid(key, s.span(), &reason))
-            }
-        }
-    }
-
-    fn concurrency(&self, key: &str, value: Option<&Spanned<i64>>) -> Result<usize, ConfigError> {
-        match value {
-            None => Ok(DEFAULT_MAX_CONCURRENCY),
-            Some(s) => match usize::try_from(*s.get_ref()) {
-                Ok(n @ 1..=256) => Ok(n),
-                _ => Err(self.invalid(key, s.span(), "must be between 1 and 256")),
-            },
-        }
-    }
-
-    fn retention(
-        &self,
-        key: &str,
-        value: Option<&Spanned<i64>>,
-        kind: ProviderKind,
-    ) -> Result<u32, ConfigError> {
-        match value {
-            None => Ok(kind.default_retention_days()),
-            Some(s) => match u32::try_from(*s.get_ref()) {
-                Ok(n @ 1..=36600) => Ok(n),
-                _ => Err(self.invalid(key, s.span(), "must be between 1 and 36600 days")),
-            },
-        }
-    }
-
-    fn order_id(&self, value: &Spanned<toml::Value>) -> Result<u64, ConfigError> {
-        let id = match value.get_ref() {
-            toml::Value::Integer(n) => u64::try_from(*n).ok(),
-            toml::Value::String(s) => crate::providers::hydraproxy::parse_order_id(s),
-            _ => None,
-        };
-        id.filter(|n| *n > 0).ok_or_else(|| {
-            self.invalid(
-                "hydraproxy.orders",
-                value.span(),
-                "each order id must be a positive integer or a string of digits",
-            )
-        })
-    }
-
-    fn check_unique(
-        &self,
-        accounts: &[AccountConfig],
-        new: &AccountConfig,
-        span: Range<usize>,
-    ) -> Result<(), ConfigError> {
-        if accounts
-            .iter()
-            .any(|a| a.kind == new.kind && a.name == new.name)
-        {
-            return Err(self.invalid(
-                &format!("{}.name", new.kind.as_str()),
-                span,
-                &format!(
-                    "account name {:?} is used twice for {}",
-                    new.name,
-                    new.kind.as_str()
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn invalid(&self, key: &str, span: Range<usize>, reason: &str) -> ConfigError {
-        ConfigError::Invalid {
-            path: self.path.to_path_buf(),
-            key: key.to_owned(),
-            line: line_of(self.text, span.start),
-            reason: reason.to_owned(),
-        }
-    }
-}
-
-/// 1-based line number of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset)
-        .map_or(1, |before| before.matches('\n').count() + 1)
 }

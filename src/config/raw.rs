@@ -3,29 +3,14 @@
 //! Every table denies unknown keys, and values that are validated later are
 //! [`Spanned`] so that errors can name their line. Nothing here is checked
 //! beyond its TOML type; `config::load` turns this into a [`super::Config`].
+//! Each provider's own table lives in its `config/<provider>.rs`, and the
+//! file as a whole (`RawConfig`) in `config/mod.rs`; this file holds the
+//! tables every config has and the keys every account shares.
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
-
-/// The whole file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawConfig {
-    #[serde(default)]
-    pub archive: RawArchive,
-    #[serde(default)]
-    pub http: RawHttp,
-    #[serde(default)]
-    pub hydraproxy: Vec<Spanned<RawHydraProxy>>,
-    #[serde(default)]
-    pub infiniteproxies: Vec<Spanned<RawInfiniteProxies>>,
-    #[serde(default)]
-    pub hostens: Vec<Spanned<RawHostens>>,
-    #[serde(default)]
-    pub proxyshard: Vec<Spanned<RawProxyShard>>,
-}
 
 /// `[archive]`.
 #[derive(Debug, Default, Deserialize)]
@@ -48,11 +33,13 @@ pub(crate) struct RawHttp {
     pub backoff_max_secs: Option<Spanned<u64>>,
 }
 
-/// The keys every account table has (besides `name`), borrowed from whichever table holds them.
+/// The keys every account table has, borrowed from whichever table holds them.
 ///
 /// serde cannot `flatten` a shared struct into a table that denies unknown
-/// keys, so each table lists these fields itself and lends them out here.
+/// keys, so each table lists these fields itself and lends them out here
+/// (both written once, by `account_table!`).
 pub(crate) struct Common<'a> {
+    pub name: &'a Spanned<String>,
     pub base_url: Option<&'a Spanned<String>>,
     pub allow_insecure_http: bool,
     pub schedule: Option<&'a Spanned<String>>,
@@ -60,11 +47,40 @@ pub(crate) struct Common<'a> {
     pub retention_days: Option<&'a Spanned<i64>>,
 }
 
-macro_rules! common_keys {
-    ($($table:ty),*) => {$(
-        impl $table {
-            pub(crate) fn common(&self) -> Common<'_> {
-                Common {
+/// A table that lends out the keys every account has.
+pub(crate) trait CommonKeys {
+    /// The common keys.
+    fn common(&self) -> Common<'_>;
+}
+
+/// Declares a provider's raw account table: the keys every account has (see
+/// [`Common`]), then the provider's own, denying unknown keys; and lends the
+/// common ones out through [`CommonKeys`]. The common keys are written here only.
+macro_rules! account_table {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        $vis struct $name {
+            pub name: toml::Spanned<String>,
+            pub base_url: Option<toml::Spanned<String>>,
+            #[serde(default)]
+            pub allow_insecure_http: bool,
+            pub schedule: Option<toml::Spanned<String>>,
+            pub max_concurrency: Option<toml::Spanned<i64>>,
+            pub retention_days: Option<toml::Spanned<i64>>,
+            $($(#[$fmeta])* $fvis $field: $ty,)*
+        }
+
+        impl $crate::config::raw::CommonKeys for $name {
+            fn common(&self) -> $crate::config::raw::Common<'_> {
+                $crate::config::raw::Common {
+                    name: &self.name,
                     base_url: self.base_url.as_ref(),
                     allow_insecure_http: self.allow_insecure_http,
                     schedule: self.schedule.as_ref(),
@@ -73,85 +89,20 @@ macro_rules! common_keys {
                 }
             }
         }
-    )*};
+    };
 }
+pub(crate) use account_table;
 
-common_keys!(RawHydraProxy, RawInfiniteProxies, RawHostens, RawProxyShard);
-
-/// `[[hydraproxy]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawHydraProxy {
-    pub name: Spanned<String>,
-    pub base_url: Option<Spanned<String>>,
-    pub reseller_base_url: Option<Spanned<String>>,
-    #[serde(default)]
-    pub allow_insecure_http: bool,
-    pub schedule: Option<Spanned<String>>,
-    pub max_concurrency: Option<Spanned<i64>>,
-    pub retention_days: Option<Spanned<i64>>,
-    pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    #[serde(default)]
-    pub orders: Vec<Spanned<toml::Value>>,
+/// The three ways a secret key may be written in a raw table (`key`, `key_file`,
+/// `key_env`), as [`SecretSources`](super::secret::SecretSources).
+macro_rules! secret_sources {
+    ($raw:expr, $key:ident, $file:ident, $env:ident) => {
+        $crate::config::secret::SecretSources {
+            key: stringify!($key),
+            inline: $raw.$key.as_deref(),
+            file: $raw.$file.as_deref(),
+            env: $raw.$env.as_deref(),
+        }
+    };
 }
-
-/// `[[infiniteproxies]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawInfiniteProxies {
-    pub name: Spanned<String>,
-    pub base_url: Option<Spanned<String>>,
-    #[serde(default)]
-    pub allow_insecure_http: bool,
-    pub schedule: Option<Spanned<String>>,
-    pub max_concurrency: Option<Spanned<i64>>,
-    pub retention_days: Option<Spanned<i64>>,
-    pub api_key: Option<String>,
-    pub api_key_file: Option<PathBuf>,
-    pub api_key_env: Option<String>,
-    pub auth_header: Option<Spanned<String>>,
-    pub auth_prefix: Option<String>,
-    #[serde(default)]
-    pub customers: Vec<Spanned<String>>,
-}
-
-/// `[[hostens]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawHostens {
-    pub name: Spanned<String>,
-    pub base_url: Option<Spanned<String>>,
-    #[serde(default)]
-    pub allow_insecure_http: bool,
-    pub schedule: Option<Spanned<String>>,
-    pub max_concurrency: Option<Spanned<i64>>,
-    pub retention_days: Option<Spanned<i64>>,
-    pub username: Option<Spanned<String>>,
-    pub password: Option<String>,
-    pub password_file: Option<PathBuf>,
-    pub password_env: Option<String>,
-    pub refresh_token: Option<String>,
-    pub refresh_token_file: Option<PathBuf>,
-    pub refresh_token_env: Option<String>,
-    pub bandwidth_unit: Option<Spanned<String>>,
-}
-
-/// `[[proxyshard]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawProxyShard {
-    pub name: Spanned<String>,
-    pub base_url: Option<Spanned<String>>,
-    #[serde(default)]
-    pub allow_insecure_http: bool,
-    pub schedule: Option<Spanned<String>>,
-    pub max_concurrency: Option<Spanned<i64>>,
-    pub retention_days: Option<Spanned<i64>>,
-    pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    pub proxy_types: Option<Vec<Spanned<String>>>,
-    pub currency: Option<Spanned<String>>,
-}
+pub(crate) use secret_sources;

@@ -44,8 +44,6 @@ pub(crate) struct SecretSources<'a> {
     pub file: Option<&'a Path>,
     /// `key_env = "VAR"`.
     pub env: Option<&'a str>,
-    /// The systemd credential name, `<provider>-<account>`.
-    pub credential: String,
 }
 
 /// Where a resolved secret came from; used for the permission warning.
@@ -61,7 +59,8 @@ impl SecretSources<'_> {
     /// Resolves the secret, or says what is missing or unreadable.
     ///
     /// The error text names keys, paths and variable names, never values.
-    pub(crate) fn resolve(&self) -> Result<(Secret, SecretOrigin), String> {
+    /// With none of the three given, the systemd credential `credential` is read.
+    pub(crate) fn resolve(&self, credential: &str) -> Result<(Secret, SecretOrigin), String> {
         let given = [
             self.inline.is_some(),
             self.file.is_some(),
@@ -90,18 +89,23 @@ impl SecretSources<'_> {
             })?;
             return non_empty(Secret::new(&text), self.key).map(|s| (s, SecretOrigin::Env));
         }
-        self.resolve_credential()
+        self.resolve_credential(credential)
     }
 
-    fn resolve_credential(&self) -> Result<(Secret, SecretOrigin), String> {
+    /// Whether any of `key`, `key_file` and `key_env` is set.
+    pub(crate) fn given(&self) -> bool {
+        self.inline.is_some() || self.file.is_some() || self.env.is_some()
+    }
+
+    fn resolve_credential(&self, credential: &str) -> Result<(Secret, SecretOrigin), String> {
         let missing = || {
             format!(
-                "no `{0}`: set `{0}`, `{0}_file` or `{0}_env`, or pass the systemd credential `{1}`",
-                self.key, self.credential
+                "no `{0}`: set `{0}`, `{0}_file` or `{0}_env`, or pass the systemd credential `{credential}`",
+                self.key
             )
         };
         let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(missing)?;
-        let path = PathBuf::from(dir).join(&self.credential);
+        let path = PathBuf::from(dir).join(credential);
         if !path.exists() {
             return Err(missing());
         }
@@ -143,7 +147,7 @@ mod tests {
             env: Some("VAR"),
             ..SecretSources::default()
         };
-        let err = sources.resolve().unwrap_err();
+        let err = sources.resolve("hydraproxy-main").unwrap_err();
         assert!(err.contains("only one of `token`"), "{err}");
     }
 }

@@ -11,19 +11,15 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::endpoint::{Api, shorten};
 use super::json::{check_mb, decode, decode_value, parse_day};
-use super::{Provider, ProviderKind};
+use super::{Discovery, Provider, ProviderKind};
+use crate::config::hydraproxy::parse_order_id;
 use crate::config::{AccountConfig, HydraProxySettings, Secret};
 use crate::error::ProviderError;
 use crate::http::{AccountClient, Response};
-use crate::model::{BalanceSnapshot, DayUsage, Discovery, RawResponse, SubjectUsage};
+use crate::model::{BalanceSnapshot, DayUsage, RawResponse, SubjectUsage};
 
-/// The usage-history API (`view_usage_history/`, `get_account_info/`).
-pub const DEFAULT_BASE_URL: &str = "https://app.hydraproxy.com/api";
-/// The reseller API (`get_orders_status/`).
-pub const DEFAULT_RESELLER_BASE_URL: &str = "https://api.hydraproxy.com";
-/// Days of history HydraProxy is assumed to keep per order.
-pub const DEFAULT_RETENTION_DAYS: u32 = 7;
 /// Every order status `get_orders_status/` accepts; discovery asks for each.
 pub const ORDER_STATUSES: [&str; 6] = [
     "ACTIVE",
@@ -88,6 +84,12 @@ mod api {
     }
 }
 
+/// HydraProxy's conventions: error bodies are `{"status": "ERROR", "message": …}`.
+const API: Api = Api {
+    secret_fields: &[],
+    error_message,
+};
+
 /// One HydraProxy account.
 pub struct HydraProxy {
     base_url: String,
@@ -113,35 +115,27 @@ impl HydraProxy {
         }
     }
 
+    /// `endpoint` (which ends in a slash) at `base`, as a form POST or, without a form, a GET.
     async fn request(
         &self,
         base: &str,
         endpoint: &'static str,
         form: Option<(&'static str, String)>,
     ) -> Result<Response, ProviderError> {
-        let url = format!("{base}/{endpoint}");
+        let url = API.url(base, endpoint, &[endpoint.trim_end_matches('/'), ""])?;
         let auth = format!("Token {}", self.token.expose());
         let result = self
             .client
             .send(endpoint, |c| {
                 let req = match &form {
-                    Some((key, value)) => c.post(&url).form(&[(key, value)]),
-                    None => c.get(&url),
+                    Some((key, value)) => c.post(url.clone()).form(&[(key, value)]),
+                    None => c.get(url.clone()),
                 };
                 req.header("Accept", "application/json")
                     .header("Authorization", &auth)
             })
             .await;
-        result.map_err(|source| match source {
-            crate::error::HttpError::Rejected { status, body } => rejected(
-                endpoint,
-                &error_message(&body).unwrap_or_else(|| format!("HTTP {status}")),
-            ),
-            source => ProviderError::Http {
-                endpoint: endpoint.to_owned(),
-                source,
-            },
-        })
+        result.map_err(|e| API.http_error(endpoint, e, REJECTED_HINT))
     }
 
     async fn fetch_orders_with_status(
@@ -193,7 +187,7 @@ impl Provider for HydraProxy {
         let days = parse_usage_history(order_id, &resp)?;
         Ok(SubjectUsage {
             days,
-            raw: vec![raw(USAGE_ENDPOINT, &resp)],
+            raw: vec![API.raw(USAGE_ENDPOINT, &resp)],
             ..SubjectUsage::default()
         })
     }
@@ -201,7 +195,7 @@ impl Provider for HydraProxy {
     async fn fetch_balance(&self) -> Result<(Vec<BalanceSnapshot>, RawResponse), ProviderError> {
         let resp = self.request(&self.base_url, ACCOUNT_ENDPOINT, None).await?;
         let balances = parse_account_info(&resp)?;
-        Ok((balances, raw(ACCOUNT_ENDPOINT, &resp)))
+        Ok((balances, API.raw(ACCOUNT_ENDPOINT, &resp)))
     }
 }
 
@@ -212,14 +206,6 @@ async fn futures_join_all<F: std::future::Future>(futures: [F; 6]) -> [F::Output
     [a, b, c, d, e, f]
 }
 
-/// Parses a subject or config value as an order id: digits only.
-pub fn parse_order_id(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
 /// Parses `view_usage_history/`. `usage: null` is no rows; the order id must match.
 pub fn parse_usage_history(order_id: u64, resp: &Response) -> Result<Vec<DayUsage>, ProviderError> {
     // An answer that is fine decodes straight into its type, once. Any other (an error,
@@ -228,7 +214,7 @@ pub fn parse_usage_history(order_id: u64, resp: &Response) -> Result<Vec<DayUsag
         Ok(parsed) if resp.status.is_success() && !parsed.says_error => parsed,
         _ => {
             let value = checked_body(USAGE_ENDPOINT, resp)?;
-            decode_value(value).map_err(|reason| malformed(USAGE_ENDPOINT, reason, resp))?
+            decode_value(value).map_err(|reason| API.malformed(USAGE_ENDPOINT, reason, resp))?
         }
     };
     if parsed.order_id != order_id {
@@ -236,12 +222,12 @@ pub fn parse_usage_history(order_id: u64, resp: &Response) -> Result<Vec<DayUsag
             "answer is for order {}, asked for order {order_id}",
             parsed.order_id
         );
-        return Err(malformed(USAGE_ENDPOINT, reason, resp));
+        return Err(API.malformed(USAGE_ENDPOINT, reason, resp));
     }
     let mut days: BTreeMap<NaiveDate, DayUsage> = BTreeMap::new();
     for (i, row) in parsed.usage.unwrap_or_default().into_iter().enumerate() {
         let day = day_usage(&row)
-            .map_err(|r| malformed(USAGE_ENDPOINT, format!("usage[{i}].{r}"), resp))?;
+            .map_err(|r| API.malformed(USAGE_ENDPOINT, format!("usage[{i}].{r}"), resp))?;
         days.insert(day.day, day);
     }
     Ok(days.into_values().collect())
@@ -263,7 +249,7 @@ fn day_usage(row: &api::UsageRow) -> Result<DayUsage, String> {
 pub fn parse_orders_status(resp: &Response) -> Result<Vec<u64>, ProviderError> {
     let value = checked_body(ORDERS_ENDPOINT, resp)?;
     let orders: Vec<api::OrderStatus> =
-        decode_value(value).map_err(|reason| malformed(ORDERS_ENDPOINT, reason, resp))?;
+        decode_value(value).map_err(|reason| API.malformed(ORDERS_ENDPOINT, reason, resp))?;
     Ok(orders.into_iter().map(|o| o.id).collect())
 }
 
@@ -271,7 +257,7 @@ pub fn parse_orders_status(resp: &Response) -> Result<Vec<u64>, ProviderError> {
 pub fn parse_account_info(resp: &Response) -> Result<Vec<BalanceSnapshot>, ProviderError> {
     let value = checked_body(ACCOUNT_ENDPOINT, resp)?;
     let info: api::AccountInfoResponse =
-        decode_value(value).map_err(|reason| malformed(ACCOUNT_ENDPOINT, reason, resp))?;
+        decode_value(value).map_err(|reason| API.malformed(ACCOUNT_ENDPOINT, reason, resp))?;
     Ok(vec![BalanceSnapshot {
         metric: "balance_usd".to_owned(),
         value: info.balance_usd,
@@ -307,7 +293,7 @@ fn checked_body(
             let reason = decode::<serde_json::Value>(&resp.body)
                 .err()
                 .unwrap_or_default();
-            Err(malformed(endpoint, reason, resp))
+            Err(API.malformed(endpoint, reason, resp))
         }
     }
 }
@@ -329,7 +315,7 @@ fn error_message_of(value: &serde_json::Value) -> Option<String> {
         .get("message")
         .and_then(|m| m.as_str())
         .unwrap_or("no message");
-    Some(message.chars().take(200).collect())
+    Some(shorten(message))
 }
 
 fn rejected(endpoint: &str, message: &str) -> ProviderError {
@@ -337,21 +323,5 @@ fn rejected(endpoint: &str, message: &str) -> ProviderError {
         endpoint: endpoint.to_owned(),
         message: message.to_owned(),
         hint: REJECTED_HINT,
-    }
-}
-
-fn malformed(endpoint: &str, reason: String, resp: &Response) -> ProviderError {
-    ProviderError::Malformed {
-        endpoint: endpoint.to_owned(),
-        reason,
-        raw: Box::new(raw(endpoint, resp)),
-    }
-}
-
-fn raw(endpoint: &str, resp: &Response) -> RawResponse {
-    RawResponse {
-        endpoint: endpoint.to_owned(),
-        status: resp.status.as_u16(),
-        body: resp.body.clone(),
     }
 }

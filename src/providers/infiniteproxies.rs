@@ -13,28 +13,25 @@
 use async_trait::async_trait;
 use std::collections::BTreeSet;
 
-use super::json::{check_mb, decode, decode_value, parse_day, redact_keys};
-use super::{Provider, ProviderKind};
+use super::endpoint::{Api, shorten};
+use super::json::{check_mb, decode, decode_value, parse_day};
+use super::{Discovery, Provider, ProviderKind};
 use crate::config::{AccountConfig, InfiniteProxiesSettings};
-use crate::error::{HttpError, ProviderError};
+use crate::error::ProviderError;
 use crate::http::{AccountClient, Response};
-use crate::model::{BalanceSnapshot, DayUsage, Discovery, RawResponse, SubjectUsage};
-
-/// The documented API base URL.
-pub const DEFAULT_BASE_URL: &str = "https://reseller.infiniteproxies.com/v2";
-/// InfiniteProxies shows the last 14 days.
-pub const DEFAULT_RETENTION_DAYS: u32 = 14;
-/// Header the API key goes in, unless configured otherwise.
-pub const DEFAULT_AUTH_HEADER: &str = "Authorization";
-/// Text before the API key in that header, unless configured otherwise.
-pub const DEFAULT_AUTH_PREFIX: &str = "Bearer ";
+use crate::model::{BalanceSnapshot, DayUsage, RawResponse, SubjectUsage};
 
 const CUSTOMERS_ENDPOINT: &str = "customers";
 const TRANSACTIONS_ENDPOINT: &str = "customer/@{username}/transactions";
 const ME_ENDPOINT: &str = "@me";
-/// Fields never kept: any whose name contains `password` (customers' `proxy_password`
-/// in any spelling; see `json::redact_keys`).
-const SECRET_FIELDS: [&str; 1] = ["password"];
+const REJECTED_HINT: &str = "; check api_key, and auth_header/auth_prefix (the document does not say which form the API wants)";
+
+/// InfiniteProxies' conventions: fields naming a password (customers' `proxy_password`,
+/// in any spelling) are never kept; error bodies are `{"status": {"message": …}}`.
+const API: Api = Api {
+    secret_fields: &["password"],
+    error_message: status_message,
+};
 
 /// Wire types, named after the endpoints.
 mod api {
@@ -115,27 +112,7 @@ impl InfiniteProxies {
                     .header(&self.auth_header, self.auth_value.clone())
             })
             .await;
-        result.map_err(|source| match source {
-            HttpError::Rejected { status, body } => ProviderError::Rejected {
-                endpoint: endpoint.to_owned(),
-                message: status_message(&body).unwrap_or_else(|| format!("HTTP {status}")),
-                hint: "; check api_key, and auth_header/auth_prefix (the document does not say which form the API wants)",
-            },
-            source => ProviderError::Http { endpoint: endpoint.to_owned(), source },
-        })
-    }
-
-    fn url(&self, segments: &[&str]) -> Result<reqwest::Url, ProviderError> {
-        let bad = |reason: String| ProviderError::Api {
-            endpoint: segments.join("/"),
-            message: reason,
-        };
-        let mut url = reqwest::Url::parse(&self.base_url).map_err(|e| bad(e.to_string()))?;
-        url.path_segments_mut()
-            .map_err(|()| bad("base_url cannot take a path".to_owned()))?
-            .pop_if_empty()
-            .extend(segments);
-        Ok(url)
+        result.map_err(|e| API.http_error(endpoint, e, REJECTED_HINT))
     }
 }
 
@@ -147,7 +124,10 @@ impl Provider for InfiniteProxies {
 
     async fn discover_subjects(&self) -> Result<Discovery, ProviderError> {
         let resp = self
-            .get(CUSTOMERS_ENDPOINT, self.url(&["customers"])?)
+            .get(
+                CUSTOMERS_ENDPOINT,
+                API.url(&self.base_url, CUSTOMERS_ENDPOINT, &["customers"])?,
+            )
             .await?;
         let mut discovery = parse_customers(&resp)?;
         let mut subjects: BTreeSet<String> = discovery.subjects.drain(..).collect();
@@ -158,19 +138,21 @@ impl Provider for InfiniteProxies {
 
     async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError> {
         let username = subject.to_lowercase();
-        let url = self.url(&["customer", &format!("@{username}"), "transactions"])?;
+        let segments = ["customer", &format!("@{username}"), "transactions"];
+        let url = API.url(&self.base_url, TRANSACTIONS_ENDPOINT, &segments)?;
         let resp = self.get(TRANSACTIONS_ENDPOINT, url).await?;
         let days = parse_transactions(&resp)?;
         Ok(SubjectUsage {
             days,
-            raw: vec![raw(TRANSACTIONS_ENDPOINT, &resp)],
+            raw: vec![API.raw(TRANSACTIONS_ENDPOINT, &resp)],
             ..SubjectUsage::default()
         })
     }
 
     async fn fetch_balance(&self) -> Result<(Vec<BalanceSnapshot>, RawResponse), ProviderError> {
-        let resp = self.get(ME_ENDPOINT, self.url(&["@me"])?).await?;
-        Ok((parse_me(&resp)?, raw(ME_ENDPOINT, &resp)))
+        let url = API.url(&self.base_url, ME_ENDPOINT, &["@me"])?;
+        let resp = self.get(ME_ENDPOINT, url).await?;
+        Ok((parse_me(&resp)?, API.raw(ME_ENDPOINT, &resp)))
     }
 }
 
@@ -178,12 +160,12 @@ impl Provider for InfiniteProxies {
 pub fn parse_customers(resp: &Response) -> Result<Discovery, ProviderError> {
     let value = checked_body(CUSTOMERS_ENDPOINT, resp)?;
     let parsed: api::CustomersResponse =
-        decode_value(value).map_err(|reason| malformed(CUSTOMERS_ENDPOINT, reason, resp))?;
+        decode_value(value).map_err(|reason| API.malformed(CUSTOMERS_ENDPOINT, reason, resp))?;
     let mut discovery = Discovery::default();
     for (i, user) in parsed.payload.users.into_iter().enumerate() {
         let username = user.username.trim().to_lowercase();
         if username.is_empty() {
-            return Err(malformed(
+            return Err(API.malformed(
                 CUSTOMERS_ENDPOINT,
                 format!("payload.users[{i}].username is empty"),
                 resp,
@@ -204,7 +186,7 @@ pub fn parse_customers(resp: &Response) -> Result<Discovery, ProviderError> {
 /// Parses `/customer/@{username}/transactions`, accepting both documented payload shapes.
 pub fn parse_transactions(resp: &Response) -> Result<Vec<DayUsage>, ProviderError> {
     let value = checked_body(TRANSACTIONS_ENDPOINT, resp)?;
-    let bad = |reason: String| malformed(TRANSACTIONS_ENDPOINT, reason, resp);
+    let bad = |reason: String| API.malformed(TRANSACTIONS_ENDPOINT, reason, resp);
     let payload = value
         .get("payload")
         .ok_or_else(|| bad("no `payload`".to_owned()))?;
@@ -236,7 +218,7 @@ pub fn parse_transactions(resp: &Response) -> Result<Vec<DayUsage>, ProviderErro
 pub fn parse_me(resp: &Response) -> Result<Vec<BalanceSnapshot>, ProviderError> {
     let value = checked_body(ME_ENDPOINT, resp)?;
     let me: api::MeResponse =
-        decode_value(value).map_err(|reason| malformed(ME_ENDPOINT, reason, resp))?;
+        decode_value(value).map_err(|reason| API.malformed(ME_ENDPOINT, reason, resp))?;
     let mb = |metric: &str, value| BalanceSnapshot {
         metric: metric.to_owned(),
         value,
@@ -264,8 +246,7 @@ fn checked_body(
     endpoint: &'static str,
     resp: &Response,
 ) -> Result<serde_json::Value, ProviderError> {
-    let message =
-        || status_message(&resp.body).unwrap_or_else(|| format!("HTTP {}", resp.status.as_u16()));
+    let message = || API.message(resp);
     if resp.status.as_u16() == 404 {
         return Err(ProviderError::NotFound {
             endpoint: endpoint.to_owned(),
@@ -279,7 +260,7 @@ fn checked_body(
         });
     }
     let value: serde_json::Value =
-        decode(&resp.body).map_err(|reason| malformed(endpoint, reason, resp))?;
+        decode(&resp.body).map_err(|reason| API.malformed(endpoint, reason, resp))?;
     let code = value
         .pointer("/status/code")
         .and_then(serde_json::Value::as_u64);
@@ -299,23 +280,5 @@ fn checked_body(
 /// `status.message` of an error body, when the body is JSON.
 fn status_message(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = decode(body).ok()?;
-    let message = value.pointer("/status/message")?.as_str()?;
-    Some(message.chars().take(200).collect())
-}
-
-fn malformed(endpoint: &str, reason: String, resp: &Response) -> ProviderError {
-    ProviderError::Malformed {
-        endpoint: endpoint.to_owned(),
-        reason,
-        raw: Box::new(raw(endpoint, resp)),
-    }
-}
-
-/// The body as it may be kept: customers' proxy passwords removed.
-fn raw(endpoint: &str, resp: &Response) -> RawResponse {
-    RawResponse {
-        endpoint: endpoint.to_owned(),
-        status: resp.status.as_u16(),
-        body: redact_keys(&resp.body, &SECRET_FIELDS),
-    }
+    Some(shorten(value.pointer("/status/message")?.as_str()?))
 }

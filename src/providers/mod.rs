@@ -3,90 +3,40 @@
 //! A provider discovers its subjects, fetches each subject's usage and the
 //! account's balances, and turns responses into [`crate::model`] values with
 //! pure `parse_*` functions. `sync` decides what to write. Adding a provider
-//! means its own file here, one arm in [`build`], and its config section.
+//! means its own file here, one arm in [`build`], and its config section
+//! (`docs/adding-a-provider.md`).
 
+mod endpoint;
 pub mod hostens;
 pub mod hydraproxy;
 pub mod infiniteproxies;
 mod json;
 pub mod proxyshard;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::config::{AccountConfig, ProviderSettings, Secret};
-use crate::error::ProviderError;
+use crate::error::{ProviderError, VaultError};
 use crate::http::{AccountClient, HttpClient};
-use crate::model::{BalanceSnapshot, Discovery, RawResponse, SubjectUsage};
+pub use crate::model::ProviderKind;
+use crate::model::{BalanceSnapshot, RawResponse, SubjectUsage};
 
-/// The providers this archiver knows. [`ProviderKind::as_str`] is the only
-/// place their SQL names are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ProviderKind {
-    /// HydraProxy: per-order daily history.
-    HydraProxy,
-    /// InfiniteProxies: per-customer daily totals, last 14 days.
-    InfiniteProxies,
-    /// Hostens: per-server monthly history and running bandwidth counters.
-    Hostens,
-    /// ProxyShard: running counters and order snapshots, no history.
-    ProxyShard,
-}
+/// One subject's usage, or why it could not be had.
+pub type SubjectResult = Result<SubjectUsage, ProviderError>;
 
-impl ProviderKind {
-    /// Every provider, in display order.
-    pub const ALL: [ProviderKind; 4] = [
-        ProviderKind::HydraProxy,
-        ProviderKind::InfiniteProxies,
-        ProviderKind::Hostens,
-        ProviderKind::ProxyShard,
-    ];
-
-    /// The lowercase name used in SQL, config tables and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HydraProxy => "hydraproxy",
-            Self::InfiniteProxies => "infiniteproxies",
-            Self::Hostens => "hostens",
-            Self::ProxyShard => "proxyshard",
-        }
-    }
-
-    /// Parses the lowercase name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// The documented API base URL.
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            Self::HydraProxy => hydraproxy::DEFAULT_BASE_URL,
-            Self::InfiniteProxies => infiniteproxies::DEFAULT_BASE_URL,
-            Self::Hostens => hostens::DEFAULT_BASE_URL,
-            Self::ProxyShard => proxyshard::DEFAULT_BASE_URL,
-        }
-    }
-
-    /// The schedule used when an account sets none.
-    pub fn default_schedule(self) -> &'static str {
-        match self {
-            Self::HydraProxy => "0 10 * * * *",
-            Self::InfiniteProxies => "0 20 0,6,12,18 * * *",
-            Self::Hostens => "0 0 * * * *",
-            Self::ProxyShard => "0 0 * * * *",
-        }
-    }
-
-    /// How many past days the provider is assumed to keep, unless an account overrides it.
-    pub fn default_retention_days(self) -> u32 {
-        match self {
-            Self::HydraProxy => hydraproxy::DEFAULT_RETENTION_DAYS,
-            Self::InfiniteProxies => infiniteproxies::DEFAULT_RETENTION_DAYS,
-            Self::Hostens => hostens::DEFAULT_RETENTION_DAYS,
-            Self::ProxyShard => proxyshard::DEFAULT_RETENTION_DAYS,
-        }
-    }
+/// What discovery found: the subjects, and anything the listing already carried.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Subject ids, lower-cased or normalised as the provider requires.
+    pub subjects: Vec<String>,
+    /// Figures that came with the listing (e.g. each customer's balance).
+    pub balances: Vec<BalanceSnapshot>,
+    /// Subjects whose usage the listing already carried; they are not fetched again. A row
+    /// of the listing that is malformed fails only its own subject.
+    pub prefetched: BTreeMap<String, SubjectResult>,
 }
 
 /// One account at one provider.
@@ -123,14 +73,14 @@ pub struct StoredToken {
 
 /// Where a provider keeps credentials that rotate, scoped to one account.
 ///
-/// The sync layer provides it over the archive. `save` returns only once the
-/// token is durable, and a provider uses a new token only after that.
+/// The sync layer provides it. `save` returns only once the token is durable,
+/// and a provider uses a new token only after that.
 #[async_trait]
 pub trait TokenVault: Send + Sync {
     /// The stored chain, if any.
-    async fn load(&self) -> Result<Option<StoredToken>, String>;
+    async fn load(&self) -> Result<Option<StoredToken>, VaultError>;
     /// Stores `token` durably, replacing the previous one.
-    async fn save(&self, token: StoredToken) -> Result<(), String>;
+    async fn save(&self, token: StoredToken) -> Result<(), VaultError>;
 }
 
 /// A vault for accounts whose credentials never rotate: nothing stored, nothing can be saved.
@@ -139,12 +89,12 @@ pub struct NoVault;
 
 #[async_trait]
 impl TokenVault for NoVault {
-    async fn load(&self) -> Result<Option<StoredToken>, String> {
+    async fn load(&self) -> Result<Option<StoredToken>, VaultError> {
         Ok(None)
     }
 
-    async fn save(&self, _token: StoredToken) -> Result<(), String> {
-        Err("no archive is open to keep the rotated token in".to_owned())
+    async fn save(&self, _token: StoredToken) -> Result<(), VaultError> {
+        Err(VaultError::Unavailable)
     }
 }
 

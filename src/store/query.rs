@@ -6,6 +6,7 @@ use rusqlite::{Connection, params_from_iter, types::Value};
 use serde::Serialize;
 
 use super::StoreError;
+use crate::model::Period;
 
 /// One account's health, as `status` prints it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -95,17 +96,6 @@ fn none_if_no_rows<T: Default>(e: rusqlite::Error) -> Result<T, rusqlite::Error>
         rusqlite::Error::QueryReturnedNoRows => Ok(T::default()),
         e => Err(e),
     }
-}
-
-/// How `report` groups days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Period {
-    /// One row per UTC day.
-    Day,
-    /// One row per calendar month.
-    #[default]
-    Month,
 }
 
 /// What `report` selects.

@@ -763,7 +763,7 @@ async fn a_rotated_token_is_used_only_once_stored() {
     );
     let err = provider.fetch_balance().await.unwrap_err().to_string();
     assert!(
-        err.contains("cannot keep the rotated refresh token in the archive"),
+        err.contains("cannot keep the rotated refresh token: no place is open"),
         "{err}"
     );
     exchange.assert_calls_async(1).await;

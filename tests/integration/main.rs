@@ -5,32 +5,42 @@
 
 // Shared helpers: temp archives, httpmock configs, fixtures.
 mod common;
+
+// Bad bodies through the whole sync: each fails only its subject and names what was wrong.
+mod bad_input;
+// The binary: check-config, backfill, status, report, demo, exit codes, config discovery.
+mod cli;
+// Clock edges: a run across midnight, future dates, leap days, a non-UTC local zone.
+mod clock;
 // daemon.toml parsing and validation, secrets, permission warning.
 mod config;
-// Schema, migrations, WAL, idempotent upserts, finality, revisions.
-mod store;
-// The HydraProxy source against httpmock: every documented response and quirk.
-mod hydraproxy;
-// The InfiniteProxies source against httpmock.
-mod infiniteproxies;
-// The ProxyShard source against httpmock.
-mod clock;
-mod crash;
-mod faults;
-mod fuzz;
-mod hostens;
-mod output;
-mod proxyshard;
-mod readers;
-mod secrets;
-// Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
-mod http;
 // Days derived from counter snapshots.
 mod counters;
-// Coverage and gaps, migrations.
+// Coverage and gaps: recoverable and lost days.
 mod coverage;
-// The binary: check-config, backfill, status, report, demo, secrets in output.
-mod bad_input;
-mod cli;
+// SIGKILL mid-backfill leaves a sound archive that a re-run completes.
+mod crash;
 // The daemon: catch-up, no overlapping runs, READY/STOPPING, SIGTERM.
 mod daemon;
+// Fault injection through the simulator: retried or recorded, never archived.
+mod faults;
+// Every provider parser fed random and mutated documented bodies.
+mod fuzz;
+// The Hostens source against httpmock: both auth modes, the rotating token, history, counters.
+mod hostens;
+// Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
+mod http;
+// The HydraProxy source against httpmock: every documented response and quirk.
+mod hydraproxy;
+// The InfiniteProxies source against httpmock: both payload shapes, auth forms, 404 as gone.
+mod infiniteproxies;
+// Golden outputs of status and report, CSV, metrics.
+mod output;
+// The ProxyShard source against httpmock: counters, paging, orders, no proxy passwords.
+mod proxyshard;
+// Readers beside the writer: nobody sees "database is locked".
+mod readers;
+// Secrets appear in no output, log, error or shared table.
+mod secrets;
+// Schema, migrations, WAL, idempotent upserts, finality, revisions.
+mod store;

@@ -8,134 +8,35 @@
 //! would be refused too. A cancelled run finishes the writes in progress,
 //! starts no new fetch, and is recorded as `interrupted`.
 
+mod clock;
+mod report;
+mod vault;
+mod write;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use chrono::{Datelike, TimeDelta};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::config::Secret;
+pub use clock::Clock;
+pub use report::{LostDays, NoObserver, Observer, RunReport, SyncOptions};
+pub use vault::{StoreVault, vault};
+use write::{Fetched, MAX_BATCH, SubjectsOutcome};
+
 use crate::config::{AccountConfig, KeepRaw};
 use crate::error::ProviderError;
-use crate::model::{BalanceSnapshot, FetchTime, RawResponse, SubjectResult, SubjectUsage};
-use crate::providers::{NoVault, Provider, StoredToken, TokenVault};
+use crate::model::{BalanceSnapshot, FetchTime, RawResponse, SubjectUsage};
+use crate::providers::{Provider, SubjectResult};
 use crate::store::runs::{self, RunStatus, RunTotals};
-use crate::store::usage::{self, SubjectKey, UpsertStats};
+use crate::store::usage;
 use crate::store::{Store, StoreError};
-use crate::store::{counters, coverage, entities, tokens};
 
 /// How many errors a run report keeps for its summary.
 const MAX_REPORTED_ERRORS: usize = 5;
-
-/// Where "now" comes from: the system clock, a fixed instant, or (in tests) one that steps.
-#[derive(Debug, Clone, Default)]
-pub struct Clock(ClockKind);
-
-#[derive(Debug, Clone, Default)]
-enum ClockKind {
-    #[default]
-    System,
-    Fixed(DateTime<Utc>),
-    Stepping {
-        start: DateTime<Utc>,
-        step: TimeDelta,
-        ticks: Arc<std::sync::atomic::AtomicI32>,
-    },
-}
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Self {
-        Self(ClockKind::System)
-    }
-
-    /// Always `at`.
-    pub fn fixed(at: DateTime<Utc>) -> Self {
-        Self(ClockKind::Fixed(at))
-    }
-
-    /// `start`, then `step` later at every reading: a run that spans a moment (tests).
-    pub fn stepping(start: DateTime<Utc>, step: TimeDelta) -> Self {
-        Self(ClockKind::Stepping {
-            start,
-            step,
-            ticks: Arc::default(),
-        })
-    }
-
-    /// The current time.
-    pub fn now(&self) -> FetchTime {
-        FetchTime(match &self.0 {
-            ClockKind::System => Utc::now(),
-            ClockKind::Fixed(at) => *at,
-            ClockKind::Stepping { start, step, ticks } => {
-                *start + *step * ticks.fetch_add(1, Ordering::Relaxed)
-            }
-        })
-    }
-}
-
-/// The archive as one account's [`TokenVault`]: where a rotated refresh token is kept.
-pub struct StoreVault {
-    store: Store,
-    provider: &'static str,
-    account: String,
-}
-
-impl StoreVault {
-    /// The vault of `account` in `store`.
-    pub fn new(store: Store, account: &AccountConfig) -> Self {
-        Self {
-            store,
-            provider: account.kind.as_str(),
-            account: account.name.clone(),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl TokenVault for StoreVault {
-    async fn load(&self) -> Result<Option<StoredToken>, String> {
-        let (provider, account) = (self.provider, self.account.clone());
-        let row = self
-            .store
-            .call(move |c| tokens::load_token(c, provider, &account))
-            .await
-            .map_err(|e| error_chain(&e))?;
-        Ok(row.map(|r| StoredToken {
-            seed: Secret::new(&r.seed),
-            refresh: Secret::new(&r.refresh_token),
-            access: r.access_token.as_deref().map(Secret::new),
-        }))
-    }
-
-    async fn save(&self, token: StoredToken) -> Result<(), String> {
-        let (provider, account) = (self.provider, self.account.clone());
-        let row = tokens::TokenRow {
-            seed: token.seed.expose().to_owned(),
-            refresh_token: token.refresh.expose().to_owned(),
-            access_token: token.access.as_ref().map(|a| a.expose().to_owned()),
-        };
-        let at = FetchTime::now().rfc3339();
-        self.store
-            .call(move |c| tokens::save_token(c, provider, &account, &row, &at))
-            .await
-            .map_err(|e| error_chain(&e))
-    }
-}
-
-/// The account's vault: the archive for accounts whose credentials rotate, none otherwise.
-pub fn vault(store: Option<&Store>, account: &AccountConfig) -> Arc<dyn TokenVault> {
-    match store {
-        Some(store) if account.rotates_credentials() => {
-            Arc::new(StoreVault::new(store.clone(), account))
-        }
-        _ => Arc::new(NoVault),
-    }
-}
 
 /// An error and its sources, joined with ": ".
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -147,73 +48,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// Receives progress of a run (for progress bars and log lines).
-pub trait Observer: Send + Sync {
-    /// The run knows how many subjects it will fetch.
-    fn subjects_found(&self, _account: &str, _count: usize) {}
-    /// One subject is done.
-    fn subject_done(&self, _account: &str, _ok: bool) {}
-}
-
-/// An observer that ignores everything.
-#[derive(Debug, Default)]
-pub struct NoObserver;
-impl Observer for NoObserver {}
-
-/// Settings of a sync that are not per account.
-#[derive(Clone)]
-pub struct SyncOptions {
-    /// Which raw bodies to keep.
-    pub keep_raw: KeepRaw,
-    /// The clock that decides finality.
-    pub clock: Clock,
-    /// Progress receiver.
-    pub observer: Arc<dyn Observer>,
-}
-
-impl SyncOptions {
-    /// System clock, no observer.
-    pub fn new(keep_raw: KeepRaw) -> Self {
-        Self {
-            keep_raw,
-            clock: Clock::system(),
-            observer: Arc::new(NoObserver),
-        }
-    }
-}
-
-/// What one run of one account did.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    /// `provider/account`.
-    pub label: String,
-    /// The `sync_run` id.
-    pub run_id: i64,
-    /// How it ended.
-    pub status: RunStatus,
-    /// Counts as recorded in `sync_run`.
-    pub totals: RunTotals,
-    /// Rows that were already archived unchanged.
-    pub rows_unchanged: u64,
-    /// The first few errors, for the summary.
-    pub errors: Vec<String>,
-    /// Days this run found lost for good (also logged as warnings).
-    pub newly_lost: Vec<LostDays>,
-}
-
-/// A stretch of days a sync found lost: never archived, and no longer kept by the provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LostDays {
-    /// The subject.
-    pub subject: String,
-    /// The first lost day.
-    pub first: chrono::NaiveDate,
-    /// The last lost day.
-    pub last: chrono::NaiveDate,
-    /// How many days.
-    pub days: usize,
 }
 
 /// A subject's or the account's failure, already worded for the operator.
@@ -469,160 +303,6 @@ impl<'a> AccountRun<'a> {
 
     /// Records a batch of fetched subjects: the data in one transaction, then each
     /// failure and vanished subject.
-    async fn write_batch(
-        &self,
-        batch: Vec<Fetched>,
-        outcome: &mut SubjectsOutcome,
-    ) -> Result<(), StoreError> {
-        let label = self.account.label();
-        let mut writes = Vec::with_capacity(batch.len());
-        for Fetched {
-            subject,
-            result,
-            fetched,
-        } in batch
-        {
-            match result {
-                Ok(data) => writes.push(self.subject_write(subject, data, fetched)),
-                Err(ProviderError::NotFound { message, .. }) => {
-                    self.record_gone(subject, message).await?;
-                    outcome.ok += 1;
-                    self.options.observer.subject_done(&label, true);
-                }
-                Err(e) => {
-                    outcome
-                        .failures
-                        .push(self.failure(Some(subject), &e, fetched).await?);
-                    self.options.observer.subject_done(&label, false);
-                }
-            }
-        }
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let written = self
-            .store
-            .call(move |c| {
-                let tx = usage::begin(c)?;
-                let written = writes
-                    .into_iter()
-                    .map(|w| w.write(&tx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                tx.commit()?;
-                Ok(written)
-            })
-            .await?;
-        for (subject, stats, lost) in written {
-            outcome.ok += 1;
-            outcome.stats += stats;
-            self.options.observer.subject_done(&label, true);
-            self.report_lost(subject, &lost);
-        }
-        Ok(())
-    }
-
-    /// A subject the provider no longer has: its archived rows stay, the run does not fail.
-    async fn record_gone(&self, subject: String, message: String) -> Result<(), StoreError> {
-        tracing::warn!(subject = %subject, reason = %message, "Subject no longer exists at the provider; its archived days are kept");
-        let run_id = self.run_id;
-        let note = format!("{}: {message}", runs::GONE_NOTE);
-        self.store
-            .call(move |c| runs::insert_error(c, run_id, Some(&subject), &note))
-            .await
-    }
-
-    /// What writing one subject's data takes: its rows, minus refused future periods.
-    fn subject_write(
-        &self,
-        subject: String,
-        mut data: SubjectUsage,
-        fetched: FetchTime,
-    ) -> SubjectWrite {
-        drop_future_periods(&subject, &mut data, fetched);
-        let window = i64::from(self.account.retention_days.max(1)) - 1;
-        let window_start = fetched.day() - TimeDelta::days(window);
-        let covered_from = data
-            .days
-            .iter()
-            .map(|d| d.day)
-            .min()
-            .map_or(window_start, |d| d.min(window_start));
-        SubjectWrite {
-            key: SubjectKey {
-                provider: self.account.kind.as_str(),
-                account: self.account.name.clone(),
-                subject,
-            },
-            data,
-            fetched,
-            covered_from,
-            keep_all: self.options.keep_raw == KeepRaw::All,
-        }
-    }
-
-    /// Logs and remembers days a write found lost for good.
-    fn report_lost(&self, subject: String, lost: &[chrono::NaiveDate]) {
-        let (Some(first), Some(last)) = (lost.first(), lost.last()) else {
-            return;
-        };
-        tracing::warn!(
-            subject = %subject, first = %first, last = %last, days = lost.len(),
-            "Days lost: never archived, and no longer kept by the provider"
-        );
-        let found = LostDays {
-            subject,
-            first: *first,
-            last: *last,
-            days: lost.len(),
-        };
-        self.lost
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(found);
-    }
-
-    /// Logs a failure, records it in `sync_error`, and keeps its raw body if allowed.
-    async fn failure(
-        &self,
-        subject: Option<String>,
-        err: &ProviderError,
-        fetched: FetchTime,
-    ) -> Result<Failure, StoreError> {
-        let message = match &subject {
-            Some(s) => format!("subject {s}: {err}"),
-            None => err.to_string(),
-        };
-        if err.is_rejected() {
-            tracing::error!(error = %message, "Credentials rejected; stopping this account's run");
-        } else {
-            tracing::warn!(error = %message, "Fetch failed");
-        }
-        let raw = err
-            .raw()
-            .filter(|_| self.options.keep_raw != KeepRaw::None)
-            .cloned();
-        let (kind, name, run_id) = (
-            self.account.kind.as_str(),
-            self.account.name.clone(),
-            self.run_id,
-        );
-        let (msg, subj) = (message.clone(), subject.clone());
-        self.store
-            .call(move |c| {
-                runs::insert_error(c, run_id, subj.as_deref(), &msg)?;
-                if let Some(raw) = raw {
-                    runs::insert_raw(c, kind, &name, subj.as_deref(), &raw, Some(&msg), fetched)?;
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(Failure {
-            subject,
-            message,
-            rejected: err.is_rejected(),
-        })
-    }
-
     async fn finish(
         self,
         mut totals: RunTotals,
@@ -729,68 +409,3 @@ async fn cancellable<T>(cancel: &CancellationToken, work: impl Future<Output = T
 
 /// A subject to sync, with its data when discovery already carried it.
 type Planned = (String, Option<(SubjectResult, FetchTime)>);
-
-/// Most subjects written in one transaction. Large enough that a backfill commits
-/// rarely; small enough that a transaction stays short for other writers.
-const MAX_BATCH: usize = 256;
-
-/// One subject's fetch, on its way to the writer.
-struct Fetched {
-    subject: String,
-    result: SubjectResult,
-    fetched: FetchTime,
-}
-
-/// One subject's rows, ready to write inside a batch's transaction.
-struct SubjectWrite {
-    key: SubjectKey,
-    data: SubjectUsage,
-    fetched: FetchTime,
-    covered_from: chrono::NaiveDate,
-    keep_all: bool,
-}
-
-impl SubjectWrite {
-    /// Writes the subject inside `tx`; returns the subject, its counts and newly lost days.
-    fn write(
-        self,
-        tx: &rusqlite::Transaction<'_>,
-    ) -> Result<(String, UpsertStats, Vec<chrono::NaiveDate>), StoreError> {
-        let Self {
-            key,
-            data,
-            fetched,
-            covered_from,
-            keep_all,
-        } = self;
-        let mut stats = usage::upsert_days(tx, &key, &data.days, false, fetched)?;
-        stats += usage::upsert_months(tx, &key, &data.months, fetched)?;
-        stats += usage::upsert_month_resources(tx, &key, &data.month_resources, fetched)?;
-        if !data.counters.is_empty() {
-            let derived = counters::record_readings(tx, &key, &data.counters, fetched)?;
-            stats += usage::upsert_days(tx, &key, &derived, true, fetched)?;
-        }
-        let (inserted, updated) =
-            entities::upsert_records(tx, key.provider, &key.account, &data.records, fetched)?;
-        stats += UpsertStats {
-            inserted,
-            updated,
-            unchanged: 0,
-        };
-        let lost = coverage::extend_coverage(tx, &key, covered_from, fetched.day())?;
-        if keep_all {
-            for raw in &data.raw {
-                let subject = Some(key.subject.as_str());
-                runs::insert_raw(tx, key.provider, &key.account, subject, raw, None, fetched)?;
-            }
-        }
-        Ok((key.subject, stats, lost))
-    }
-}
-
-#[derive(Default)]
-struct SubjectsOutcome {
-    ok: u64,
-    stats: UpsertStats,
-    failures: Vec<Failure>,
-}

@@ -1,0 +1,216 @@
+//! The checks every account table shares: names, URLs, schedules, limits, secrets.
+//!
+//! A [`Validator`] knows the file's text and path, so every error it makes
+//! names the key and the line of the offending value. Provider tables
+//! (`config/<provider>.rs`) call these checks for their own keys; nothing
+//! here knows a provider beyond its [`ProviderKind`].
+
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::raw::Common;
+use super::secret::{SecretOrigin, SecretSources};
+use super::{
+    AccountConfig, ConfigError, DEFAULT_MAX_CONCURRENCY, ProviderSettings, Schedule, Secret,
+    profile,
+};
+use crate::model::ProviderKind;
+
+/// Turns raw values into checked ones, naming key and line on failure.
+pub(crate) struct Validator<'a> {
+    pub(super) text: &'a str,
+    pub(super) path: &'a Path,
+}
+
+impl Validator<'_> {
+    /// Checks the keys every account has and assembles the account.
+    pub(super) fn account(
+        &self,
+        kind: ProviderKind,
+        common: &Common<'_>,
+        settings: ProviderSettings,
+    ) -> Result<AccountConfig, ConfigError> {
+        let key = |k: &str| format!("{}.{k}", kind.as_str());
+        let defaults = profile(kind);
+        Ok(AccountConfig {
+            kind,
+            name: self.name(kind, common.name)?,
+            base_url: self.url(
+                &key("base_url"),
+                common.base_url,
+                defaults.base_url,
+                common.allow_insecure_http,
+            )?,
+            schedule: self.schedule(&key("schedule"), common.schedule, defaults.schedule)?,
+            max_concurrency: self.concurrency(&key("max_concurrency"), common.max_concurrency)?,
+            retention_days: self.retention(
+                &key("retention_days"),
+                common.retention_days,
+                defaults.retention_days,
+            )?,
+            settings,
+        })
+    }
+
+    /// Resolves one secret (inline, `*_file`, `*_env` or systemd credential); says whether it was inline.
+    pub(crate) fn secret(
+        &self,
+        kind: ProviderKind,
+        account: &str,
+        sources: SecretSources<'_>,
+        span: Range<usize>,
+    ) -> Result<(Secret, bool), ConfigError> {
+        let key = format!("{}.{}", kind.as_str(), sources.key);
+        let (secret, origin) = sources
+            .resolve(&credential_name(kind, account))
+            .map_err(|reason| self.invalid(&key, span, &reason))?;
+        Ok((secret, origin == SecretOrigin::Inline))
+    }
+
+    /// The account label, checked but not yet known to be unique.
+    pub(crate) fn name(
+        &self,
+        kind: ProviderKind,
+        name: &Spanned<String>,
+    ) -> Result<String, ConfigError> {
+        let value = name.get_ref();
+        let ok = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if ok {
+            Ok(value.clone())
+        } else {
+            Err(self.invalid(
+                &format!("{}.name", kind.as_str()),
+                name.span(),
+                "must be 1 to 64 characters of letters, digits, '-', '_' or '.'",
+            ))
+        }
+    }
+
+    /// An `https://` URL without query or credentials (`http://` only with `allow_insecure`).
+    pub(crate) fn url(
+        &self,
+        key: &str,
+        value: Option<&Spanned<String>>,
+        default: &str,
+        allow_insecure: bool,
+    ) -> Result<String, ConfigError> {
+        let Some(value) = value else {
+            return Ok(default.to_owned());
+        };
+        let text = value.get_ref().trim_end_matches('/');
+        let url = reqwest::Url::parse(text)
+            .map_err(|e| self.invalid(key, value.span(), &format!("not a URL: {e}")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if allow_insecure => {}
+            "http" => {
+                return Err(self.invalid(
+                    key,
+                    value.span(),
+                    "must start with https:// (set allow_insecure_http = true on this account for tests)",
+                ));
+            }
+            other => {
+                return Err(self.invalid(
+                    key,
+                    value.span(),
+                    &format!("unsupported scheme {other}"),
+                ));
+            }
+        }
+        if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+            return Err(self.invalid(key, value.span(), "must not hold a query or credentials"));
+        }
+        Ok(text.to_owned())
+    }
+
+    fn schedule(
+        &self,
+        key: &str,
+        value: Option<&Spanned<String>>,
+        default: &str,
+    ) -> Result<Schedule, ConfigError> {
+        match value {
+            None => Schedule::parse(default).map_err(|reason| self.invalid(key, 0..0, &reason)),
+            Some(s) => {
+                Schedule::parse(s.get_ref()).map_err(|reason| self.invalid(key, s.span(), &reason))
+            }
+        }
+    }
+
+    fn concurrency(&self, key: &str, value: Option<&Spanned<i64>>) -> Result<usize, ConfigError> {
+        match value {
+            None => Ok(DEFAULT_MAX_CONCURRENCY),
+            Some(s) => match usize::try_from(*s.get_ref()) {
+                Ok(n @ 1..=256) => Ok(n),
+                _ => Err(self.invalid(key, s.span(), "must be between 1 and 256")),
+            },
+        }
+    }
+
+    fn retention(
+        &self,
+        key: &str,
+        value: Option<&Spanned<i64>>,
+        default: u32,
+    ) -> Result<u32, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(s) => match u32::try_from(*s.get_ref()) {
+                Ok(n @ 1..=36600) => Ok(n),
+                _ => Err(self.invalid(key, s.span(), "must be between 1 and 36600 days")),
+            },
+        }
+    }
+
+    /// Refuses a second account of the same provider with the same name.
+    pub(super) fn check_unique(
+        &self,
+        accounts: &[AccountConfig],
+        new: &AccountConfig,
+        span: Range<usize>,
+    ) -> Result<(), ConfigError> {
+        if accounts
+            .iter()
+            .any(|a| a.kind == new.kind && a.name == new.name)
+        {
+            return Err(self.invalid(
+                &format!("{}.name", new.kind.as_str()),
+                span,
+                &format!(
+                    "account name {:?} is used twice for {}",
+                    new.name,
+                    new.kind.as_str()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An error for `key`, naming the line of `span`.
+    pub(crate) fn invalid(&self, key: &str, span: Range<usize>, reason: &str) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            key: key.to_owned(),
+            line: line_of(self.text, span.start),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// The systemd credential that holds an account's secret: `<provider>-<account>`.
+pub(crate) fn credential_name(kind: ProviderKind, account: &str) -> String {
+    format!("{}-{account}", kind.as_str())
+}
+
+/// 1-based line number of a byte offset.
+pub(super) fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
+}

@@ -1,0 +1,232 @@
+//! Hostens (a HostBill client area): monthly history, running bandwidth counters, balance.
+//!
+//! Servers come from `GET /server`, which the document shows as a single
+//! object; an array, and a `{"servers": [...]}` wrapper, are accepted too.
+//! For each server `GET /server/@id` gives the running counters `bw_in`
+//! (download) and `bw_out` (upload), from which the store derives days
+//! (SPEC §5.7), and the whole details object is kept as a daily snapshot
+//! (disk and RAM usage). `GET /server/@id/history` gives months: bandwidth
+//! to `month_usage`, quota and inode figures to `month_resources`; rows with
+//! an impossible period (the document's own `year: 0, month: 0`) are skipped
+//! with a warning. `GET /balance` gives `acc_balance` and `acc_credit`.
+//!
+//! Authentication is HTTP Basic, or the token flow: `POST /token` trades the
+//! refresh token for an access token *and a new refresh token*. The new pair
+//! is handed to the [`TokenVault`] and used only once it is stored durably;
+//! the next start loads it, so the refresh token in `daemon.toml` is only the
+//! seed. An access token refused with 401 is refreshed once and the request
+//! retried once. Token bodies are never kept, logged or put in an error.
+
+mod parse;
+mod token;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::endpoint::{Api, shorten};
+use super::json::decode;
+use super::{Discovery, Provider, ProviderKind, TokenVault};
+use crate::config::{AccountConfig, HostensAuth, HostensSettings, Secret};
+use crate::error::{HttpError, ProviderError};
+use crate::http::{AccountClient, Response};
+use crate::model::{BalanceSnapshot, EntityRecord, RawResponse, SubjectUsage};
+pub use parse::{History, parse_balance, parse_details, parse_history, parse_servers};
+use token::TokenFlow;
+
+/// Fields never kept from a server's details, should Hostens ever send them: any whose
+/// name contains one of these (`root_password`, `vnc_password`, `RootPass`, …).
+const SECRET_FIELDS: &[&str] = &["password", "rootpass"];
+
+/// Hostens' conventions: HostBill's error bodies are `{"error": ["…"]}` (or a `message`).
+const API: Api = Api {
+    secret_fields: SECRET_FIELDS,
+    error_message,
+};
+
+const SERVERS: &str = "server";
+const SERVER: &str = "server/@id";
+const HISTORY: &str = "server/@id/history";
+const BALANCE: &str = "balance";
+
+const BASIC_HINT: &str = "; check `username` (the client-area email) and `password`";
+
+/// How requests are authenticated.
+enum Auth {
+    Basic { username: String, password: Secret },
+    Token(TokenFlow),
+}
+
+/// One Hostens account.
+pub struct Hostens {
+    base_url: String,
+    auth: Auth,
+    mb_per_unit: f64,
+    client: AccountClient,
+    /// Servers whose junk history rows were already reported: warned once per process, not hourly.
+    warned: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Hostens {
+    /// Builds the provider from its config; `vault` keeps the rotated refresh token.
+    pub fn new(
+        account: &AccountConfig,
+        settings: &HostensSettings,
+        client: AccountClient,
+        vault: Arc<dyn TokenVault>,
+    ) -> Self {
+        let auth = match &settings.auth {
+            HostensAuth::Basic { username, password } => Auth::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            HostensAuth::Token { seed } => Auth::Token(TokenFlow::new(
+                &account.base_url,
+                client.clone(),
+                seed.clone(),
+                vault,
+            )),
+        };
+        Self {
+            base_url: account.base_url.clone(),
+            auth,
+            mb_per_unit: settings.mb_per_unit,
+            client,
+            warned: std::sync::Mutex::default(),
+        }
+    }
+
+    /// `GET` with the account's credentials; 404 is not found, error bodies are errors.
+    async fn get(&self, endpoint: &'static str, path: &[&str]) -> Result<Response, ProviderError> {
+        let url = API.url(&self.base_url, endpoint, path)?;
+        let request = |c: &reqwest::Client| c.get(url.clone()).header("Accept", "application/json");
+        let result = match &self.auth {
+            Auth::Basic { username, password } => {
+                self.client
+                    .send(endpoint, |c| {
+                        request(c).basic_auth(username, Some(password.expose()))
+                    })
+                    .await
+            }
+            Auth::Token(flow) => {
+                let (access, generation) = flow.access_token().await?;
+                let first = self
+                    .client
+                    .send(endpoint, |c| request(c).bearer_auth(access.expose()))
+                    .await;
+                match first {
+                    Err(HttpError::Rejected { status: 401, .. }) => {
+                        tracing::info!(endpoint, "Access token refused; refreshing it once");
+                        let access = flow.refresh_after(generation).await?;
+                        self.client
+                            .send(endpoint, |c| request(c).bearer_auth(access.expose()))
+                            .await
+                    }
+                    other => other,
+                }
+            }
+        };
+        let hint = match self.auth {
+            Auth::Basic { .. } => BASIC_HINT,
+            Auth::Token(_) => "",
+        };
+        checked(
+            endpoint,
+            result.map_err(|e| API.http_error(endpoint, e, hint))?,
+        )
+    }
+}
+
+#[async_trait]
+impl Provider for Hostens {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Hostens
+    }
+
+    async fn discover_subjects(&self) -> Result<Discovery, ProviderError> {
+        let resp = self.get(SERVERS, &["server"]).await?;
+        let subjects = parse_servers(&resp.body).map_err(|r| API.malformed(SERVERS, r, &resp))?;
+        Ok(Discovery {
+            subjects,
+            ..Discovery::default()
+        })
+    }
+
+    async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError> {
+        if subject.is_empty() || !subject.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ProviderError::Api {
+                endpoint: SERVER.to_owned(),
+                message: format!("{subject:?} is not a Hostens server id"),
+            });
+        }
+        let details = self.get(SERVER, &["server", subject]).await?;
+        let (counters, record) = parse_details(&details.body, self.mb_per_unit)
+            .map_err(|r| API.malformed(SERVER, r, &details))?;
+        let mut usage = SubjectUsage {
+            counters,
+            records: vec![EntityRecord {
+                kind: "server".to_owned(),
+                id: subject.to_owned(),
+                data: record,
+            }],
+            raw: vec![API.raw(SERVER, &details)],
+            ..SubjectUsage::default()
+        };
+        match self.get(HISTORY, &["server", subject, "history"]).await {
+            Ok(resp) => {
+                let history = parse_history(&resp.body, self.mb_per_unit)
+                    .map_err(|r| API.malformed(HISTORY, r, &resp))?;
+                let first_time = !history.skipped.is_empty()
+                    && self
+                        .warned
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(subject.to_owned());
+                for skipped in &history.skipped {
+                    if first_time {
+                        tracing::warn!(server = subject, row = %skipped, "Skipped a history row with an impossible period (reported once per server)");
+                    } else {
+                        tracing::debug!(server = subject, row = %skipped, "Skipped a history row with an impossible period");
+                    }
+                }
+                usage.months = history.months;
+                usage.month_resources = history.resources;
+                usage.raw.push(API.raw(HISTORY, &resp));
+            }
+            // A server type without history still has counters.
+            Err(ProviderError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(usage)
+    }
+
+    async fn fetch_balance(&self) -> Result<(Vec<BalanceSnapshot>, RawResponse), ProviderError> {
+        let resp = self.get(BALANCE, &["balance"]).await?;
+        let balances = parse_balance(&resp.body).map_err(|r| API.malformed(BALANCE, r, &resp))?;
+        Ok((balances, API.raw(BALANCE, &resp)))
+    }
+}
+
+/// 404 is not found; other non-2xx, `success: false` and `error` bodies are provider errors.
+pub(super) fn checked(endpoint: &str, resp: Response) -> Result<Response, ProviderError> {
+    API.checked(endpoint, resp, |v| {
+        v.get("success") == Some(&Value::Bool(false))
+            || v.get("error").is_some_and(|e| !e.is_null())
+    })
+}
+
+/// HostBill's `{"error": ["…"]}` (or a string), or a `message`, shortened.
+fn error_message(body: &[u8]) -> Option<String> {
+    let value: Value = decode(body).ok()?;
+    let text = match value.get("error").or_else(|| value.get("message"))? {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => return None,
+    };
+    Some(shorten(&text))
+}

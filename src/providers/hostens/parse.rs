@@ -1,0 +1,243 @@
+//! Hostens' answers as domain rows: pure functions, tested on the document's own examples.
+//!
+//! Server lists come as an array, a single object (as documented) or
+//! `{"servers": [...]}`; details carry the running counters `bw_in`
+//! (download) and `bw_out` (upload); history rows with an impossible period
+//! (the document's own `year: 0, month: 0`) are skipped and reported.
+
+use chrono::NaiveDate;
+use serde_json::Value;
+
+use super::SECRET_FIELDS;
+use crate::model::{BalanceSnapshot, CounterKind, CounterReading, MonthResources, MonthUsage};
+use crate::providers::json::{check_mb, decode, decode_value, strip};
+
+/// Wire types, named after the endpoints.
+mod api {
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use crate::providers::json::{flexible_f64, flexible_id, flexible_opt_f64};
+
+    /// One server of `GET /server`.
+    #[derive(Debug, Deserialize)]
+    pub(super) struct ServerRef {
+        #[serde(deserialize_with = "flexible_id")]
+        pub server_id: u64,
+    }
+
+    /// The counters of `GET /server/@id`, in `bandwidth_unit`.
+    #[derive(Debug, Deserialize)]
+    pub(super) struct Details {
+        #[serde(deserialize_with = "flexible_f64")]
+        pub bw_in: f64,
+        #[serde(deserialize_with = "flexible_f64")]
+        pub bw_out: f64,
+    }
+
+    /// One row of `GET /server/@id/history`.
+    #[derive(Debug, Deserialize)]
+    pub(super) struct HistoryRow {
+        pub year: Value,
+        pub month: Value,
+        #[serde(deserialize_with = "flexible_f64")]
+        pub bw_in: f64,
+        #[serde(deserialize_with = "flexible_f64")]
+        pub bw_out: f64,
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub quota_usage: Option<f64>,
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub quota_limit: Option<f64>,
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub inode_usage: Option<f64>,
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub inode_limit: Option<f64>,
+    }
+
+    /// `details` of `GET /balance`.
+    #[derive(Debug, Deserialize)]
+    pub(super) struct Balance {
+        pub currency: String,
+        #[serde(deserialize_with = "flexible_f64")]
+        pub acc_balance: f64,
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub acc_credit: Option<f64>,
+    }
+}
+
+/// Server ids from `GET /server`: an array, a single object (as documented), or `{"servers": [...]}`.
+pub fn parse_servers(body: &[u8]) -> Result<Vec<String>, String> {
+    let value: Value = decode(body)?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(mut map) => match map.remove("servers") {
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err("`servers` is not an array".to_owned()),
+            None if map.is_empty() => Vec::new(),
+            None => vec![Value::Object(map)],
+        },
+        _ => return Err("expected a server object or an array of them".to_owned()),
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            decode_value::<api::ServerRef>(item)
+                .map(|s| s.server_id.to_string())
+                .map_err(|r| format!("server [{i}]: {r}"))
+        })
+        .collect()
+}
+
+/// The counters of `GET /server/@id` in MB, and the details object to keep (secrets removed).
+pub fn parse_details(
+    body: &[u8],
+    mb_per_unit: f64,
+) -> Result<(Vec<CounterReading>, Value), String> {
+    let mut value: Value = decode(body)?;
+    if value.get("bw_in").is_none()
+        && let Some(inner) = value.get_mut("server").filter(|v| v.is_object())
+    {
+        value = inner.take();
+    }
+    if !value.is_object() {
+        return Err("expected the server details object".to_owned());
+    }
+    let details: api::Details = decode_value(value.clone())?;
+    strip(&mut value, SECRET_FIELDS);
+    let readings = vec![
+        CounterReading {
+            kind: CounterKind::Download,
+            value_mb: check_mb("bw_in", details.bw_in * mb_per_unit)?,
+        },
+        CounterReading {
+            kind: CounterKind::Upload,
+            value_mb: check_mb("bw_out", details.bw_out * mb_per_unit)?,
+        },
+    ];
+    Ok((readings, value))
+}
+
+/// What `GET /server/@id/history` held.
+#[derive(Debug, Default, PartialEq)]
+pub struct History {
+    /// Bandwidth per month (download = `bw_in`, upload = `bw_out`), in MB.
+    pub months: Vec<MonthUsage>,
+    /// Quota and inode figures per month.
+    pub resources: Vec<MonthResources>,
+    /// Rows skipped for an impossible period, described for the warning.
+    pub skipped: Vec<String>,
+}
+
+/// Parses the monthly history; rows with an impossible period are skipped, anything else wrong is an error.
+pub fn parse_history(body: &[u8], mb_per_unit: f64) -> Result<History, String> {
+    let value: Value = decode(body)?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(mut map) => match map.remove("history") {
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err("`history` is not an array".to_owned()),
+            None => vec![Value::Object(map)],
+        },
+        _ => return Err("expected an array of history rows".to_owned()),
+    };
+    let mut history = History::default();
+    for (i, item) in items.into_iter().enumerate() {
+        let row: api::HistoryRow = decode_value(item).map_err(|r| format!("[{i}].{r}"))?;
+        let Some(month) = period(&row.year, &row.month) else {
+            history
+                .skipped
+                .push(format!("[{i}] year {} month {}", row.year, row.month));
+            continue;
+        };
+        let at = |field: &str| format!("[{i}].{field}");
+        let download = check_mb(&at("bw_in"), row.bw_in * mb_per_unit)?;
+        let upload = check_mb(&at("bw_out"), row.bw_out * mb_per_unit)?;
+        for (field, v) in [
+            ("quota_usage", row.quota_usage),
+            ("quota_limit", row.quota_limit),
+            ("inode_usage", row.inode_usage),
+            ("inode_limit", row.inode_limit),
+        ] {
+            if v.is_some_and(|v| v < 0.0) {
+                return Err(format!("{} is negative", at(field)));
+            }
+        }
+        history.months.push(MonthUsage {
+            month,
+            upload_mb: Some(upload),
+            download_mb: Some(download),
+            total_mb: upload + download,
+        });
+        history.resources.push(MonthResources {
+            month,
+            quota_usage: row.quota_usage,
+            quota_limit: row.quota_limit,
+            inode_usage: row.inode_usage,
+            inode_limit: row.inode_limit,
+        });
+    }
+    Ok(history)
+}
+
+/// The first day of a history row's month, if `year`/`month` (numbers or strings) name a real one.
+fn period(year: &Value, month: &Value) -> Option<NaiveDate> {
+    let int = |v: &Value| match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let (year, month) = (int(year)?, int(month)?);
+    if !(2000..=9999).contains(&year) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, u32::try_from(month).ok()?, 1)
+}
+
+/// `acc_balance` and `acc_credit` of `GET /balance`, in the account's currency.
+pub fn parse_balance(body: &[u8]) -> Result<Vec<BalanceSnapshot>, String> {
+    let mut value: Value = decode(body)?;
+    if let Some(details) = value.get_mut("details").filter(|d| d.is_object()) {
+        value = details.take();
+    }
+    let b: api::Balance = decode_value(value)?;
+    let currency = b.currency.trim().to_uppercase();
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "currency {:?} is not a three-letter code",
+            b.currency
+        ));
+    }
+    let mut balances = vec![BalanceSnapshot {
+        metric: "acc_balance".to_owned(),
+        value: b.acc_balance,
+        unit: currency.clone(),
+    }];
+    if let Some(credit) = b.acc_credit {
+        balances.push(BalanceSnapshot {
+            metric: "acc_credit".to_owned(),
+            value: credit,
+            unit: currency,
+        });
+    }
+    Ok(balances)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impossible_periods_are_not_months() {
+        let v = |n: i64| Value::from(n);
+        assert_eq!(period(&v(0), &v(0)), None);
+        assert_eq!(period(&v(2026), &v(13)), None);
+        assert_eq!(period(&v(2026), &v(0)), None);
+        assert_eq!(period(&v(-1), &v(3)), None);
+        assert_eq!(period(&Value::Null, &v(3)), None);
+        assert_eq!(
+            period(&Value::from("2026"), &Value::from("02")),
+            NaiveDate::from_ymd_opt(2026, 2, 1)
+        );
+    }
+}

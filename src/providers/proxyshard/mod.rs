@@ -1,0 +1,287 @@
+//! ProxyShard: no history at all, so every sync snapshots the present.
+//!
+//! Traffic: the account owner's `data_spent` per configured proxy type
+//! (`GET /user/api/proxies/profile`) and every residential sub-user's
+//! (`GET /user/api/proxies/sub-users`, all pages) are running byte counters;
+//! the store derives days from them (subjects `<type>/owner` and
+//! `<type>/<user_id>`). `data` and `data_remain` go to balances. Account:
+//! `wallet_balance` (cents) and `active_orders` from `GET /user/api/me`.
+//! Orders: every order of every status (`GET /user/api/orders`, all pages),
+//! each snapshotted daily from `GET /user/api/orders/{id}` (subjects
+//! `order/<id>`). Fields naming a password (`proxy_password`, in any spelling)
+//! are removed from everything before it can be stored or logged. Errors are `{success: false, message}`.
+
+mod parse;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::endpoint::{Api, shorten};
+use super::json::decode;
+use super::{Discovery, Provider, ProviderKind};
+use crate::config::{AccountConfig, ProxyShardSettings, Secret};
+use crate::error::ProviderError;
+use crate::http::{AccountClient, Response};
+use crate::model::{BalanceSnapshot, RawResponse, SubjectUsage};
+pub use parse::{
+    BYTES_PER_MB, parse_me, parse_order, parse_orders, parse_profile, parse_sub_user,
+    parse_sub_users,
+};
+use parse::{api, balances_of, parse, sub_user_usage};
+
+/// Page size for listings (the API allows 1..100).
+const PAGE_LIMIT: usize = 100;
+/// A listing longer than this many pages is cut off with an error.
+const MAX_PAGES: usize = 10_000;
+/// Fields never kept: any whose name contains `password` (`proxy_password` in any
+/// spelling; see `json::redact_keys`).
+const SECRET_FIELDS: &[&str] = &["password"];
+
+/// ProxyShard's conventions: error bodies are `{"success": false, "message": …}`.
+const API: Api = Api {
+    secret_fields: SECRET_FIELDS,
+    error_message,
+};
+
+const PROFILE: &str = "user/api/proxies/profile";
+const SUB_USERS: &str = "user/api/proxies/sub-users";
+const SUB_USER: &str = "user/api/proxies/sub-user/{user_id}";
+const ME: &str = "user/api/me";
+const ORDERS: &str = "user/api/orders";
+const ORDER: &str = "user/api/orders/{id}";
+
+/// One ProxyShard account.
+pub struct ProxyShard {
+    base_url: String,
+    token: Secret,
+    proxy_types: Vec<String>,
+    currency: String,
+    client: AccountClient,
+}
+
+impl ProxyShard {
+    /// Builds the provider from its config.
+    pub fn new(
+        account: &AccountConfig,
+        settings: &ProxyShardSettings,
+        client: AccountClient,
+    ) -> Self {
+        Self {
+            base_url: account.base_url.clone(),
+            token: settings.token.clone(),
+            proxy_types: settings.proxy_types.clone(),
+            currency: settings.currency.clone(),
+            client,
+        }
+    }
+
+    async fn get(
+        &self,
+        endpoint: &'static str,
+        path: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Response, ProviderError> {
+        let url = API.url(&self.base_url, endpoint, path)?;
+        let auth = format!("Bearer {}", self.token.expose());
+        let result = self
+            .client
+            .send(endpoint, |c| {
+                c.get(url.clone())
+                    .query(query)
+                    .header("Accept", "application/json")
+                    .header("Authorization", &auth)
+            })
+            .await;
+        checked(
+            endpoint,
+            result.map_err(|e| API.http_error(endpoint, e, ""))?,
+        )
+    }
+
+    /// The owner's counters for one proxy type, as a prefetched subject plus balances.
+    async fn fetch_owner(
+        &self,
+        proxy_type: &str,
+    ) -> Result<(SubjectUsage, Vec<BalanceSnapshot>), ProviderError> {
+        let resp = self
+            .get(
+                PROFILE,
+                &["user", "api", "proxies", "profile"],
+                &[("proxy_type", proxy_type.to_owned())],
+            )
+            .await?;
+        parse_profile(&format!("{proxy_type}/owner"), &resp)
+    }
+
+    /// Every sub-user of one proxy type, all pages; stops safely on a repeated page.
+    async fn fetch_sub_users(
+        &self,
+        proxy_type: &str,
+    ) -> Result<Vec<(api::SubUser, Response)>, ProviderError> {
+        let mut all = Vec::new();
+        let mut previous_first: Option<String> = None;
+        for page in 0..MAX_PAGES {
+            let query = [
+                ("proxy_type", proxy_type.to_owned()),
+                ("offset", all.len().to_string()),
+                ("limit", PAGE_LIMIT.to_string()),
+            ];
+            let resp = self
+                .get(SUB_USERS, &["user", "api", "proxies", "sub-users"], &query)
+                .await?;
+            let listing: api::SubUsersResponse = parse(SUB_USERS, &resp)?;
+            let first = listing.data.first().map(|u| u.user_id.clone());
+            if first.is_none() || first == previous_first {
+                if first.is_some() {
+                    tracing::warn!(
+                        proxy_type,
+                        page,
+                        "Sub-user listing repeated a page; stopping there"
+                    );
+                }
+                return Ok(all);
+            }
+            previous_first = first;
+            let done = listing.data.len() < PAGE_LIMIT
+                || listing
+                    .count
+                    .is_some_and(|c| (all.len() + listing.data.len()) as u64 >= c);
+            all.extend(listing.data.into_iter().map(|u| (u, resp.clone())));
+            if done {
+                return Ok(all);
+            }
+        }
+        Err(ProviderError::Api {
+            endpoint: SUB_USERS.to_owned(),
+            message: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+
+    /// Every order id, all pages of `status=all`; stops safely on a repeated page.
+    async fn fetch_order_ids(&self) -> Result<Vec<u64>, ProviderError> {
+        let mut ids: Vec<u64> = Vec::new();
+        let mut previous_first = None;
+        for page in 0..MAX_PAGES {
+            let query = [
+                ("status", "all".to_owned()),
+                ("offset", ids.len().to_string()),
+                ("limit", PAGE_LIMIT.to_string()),
+            ];
+            let resp = self.get(ORDERS, &["user", "api", "orders"], &query).await?;
+            let listing: api::OrdersResponse = parse(ORDERS, &resp)?;
+            let first = listing.orders.first().map(|o| o.order_id);
+            if first.is_none() || first == previous_first {
+                if first.is_some() {
+                    tracing::warn!(page, "Order listing repeated a page; stopping there");
+                }
+                return Ok(ids);
+            }
+            previous_first = first;
+            let short = listing.orders.len() < PAGE_LIMIT;
+            ids.extend(listing.orders.iter().map(|o| o.order_id));
+            if short || listing.next.as_deref().is_none_or(str::is_empty) {
+                return Ok(ids);
+            }
+        }
+        Err(ProviderError::Api {
+            endpoint: ORDERS.to_owned(),
+            message: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+
+    async fn fetch_order(&self, id: &str) -> Result<SubjectUsage, ProviderError> {
+        let resp = self.get(ORDER, &["user", "api", "orders", id], &[]).await?;
+        parse_order(id, &resp)
+    }
+
+    async fn fetch_sub_user(
+        &self,
+        proxy_type: &str,
+        user_id: &str,
+    ) -> Result<SubjectUsage, ProviderError> {
+        let query = [("proxy_type", proxy_type.to_owned())];
+        let resp = self
+            .get(
+                SUB_USER,
+                &["user", "api", "proxies", "sub-user", user_id],
+                &query,
+            )
+            .await?;
+        parse_sub_user(&resp)
+    }
+}
+
+#[async_trait]
+impl Provider for ProxyShard {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::ProxyShard
+    }
+
+    async fn discover_subjects(&self) -> Result<Discovery, ProviderError> {
+        let mut discovery = Discovery::default();
+        for proxy_type in &self.proxy_types {
+            // The owner's profile fails only the owner's subject, unless the account is refused.
+            let owner = match self.fetch_owner(proxy_type).await {
+                Ok((owner, balances)) => {
+                    discovery.balances.extend(balances);
+                    Ok(owner)
+                }
+                Err(e) if e.is_rejected() => return Err(e),
+                Err(e) => Err(e),
+            };
+            discovery
+                .prefetched
+                .insert(format!("{proxy_type}/owner"), owner);
+            let mut previous_page: Option<bytes::Bytes> = None;
+            for (user, resp) in self.fetch_sub_users(proxy_type).await? {
+                let subject = format!("{proxy_type}/{}", user.user_id);
+                let usage = sub_user_usage(&resp, user.counters).map(|(mut usage, counters)| {
+                    discovery.balances.extend(balances_of(&subject, &counters));
+                    // A page's body is kept (with keep_raw = "all") once, with its first sub-user.
+                    if previous_page.as_ref() == Some(&resp.body) {
+                        usage.raw.clear();
+                    }
+                    usage
+                });
+                previous_page = Some(resp.body.clone());
+                discovery.prefetched.insert(subject, usage);
+            }
+        }
+        let orders = self.fetch_order_ids().await?;
+        discovery
+            .subjects
+            .extend(orders.into_iter().map(|id| format!("order/{id}")));
+        Ok(discovery)
+    }
+
+    async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError> {
+        match subject.split_once('/') {
+            Some(("order", id)) => self.fetch_order(id).await,
+            Some((proxy_type, "owner")) => self.fetch_owner(proxy_type).await.map(|(u, _)| u),
+            Some((proxy_type, user_id)) => self.fetch_sub_user(proxy_type, user_id).await,
+            None => Err(ProviderError::Api {
+                endpoint: "subject".to_owned(),
+                message: format!("{subject:?} is not a ProxyShard subject"),
+            }),
+        }
+    }
+
+    async fn fetch_balance(&self) -> Result<(Vec<BalanceSnapshot>, RawResponse), ProviderError> {
+        let resp = self.get(ME, &["user", "api", "me"], &[]).await?;
+        let balances = parse_me(&resp, &self.currency)?;
+        Ok((balances, API.raw(ME, &resp)))
+    }
+}
+
+/// 404 is not found; other non-2xx and `success: false` are errors carrying `message`.
+fn checked(endpoint: &str, resp: Response) -> Result<Response, ProviderError> {
+    API.checked(endpoint, resp, |v| {
+        v.get("success") == Some(&Value::Bool(false))
+    })
+}
+
+/// `message` of an error body, shortened.
+fn error_message(body: &[u8]) -> Option<String> {
+    let value: Value = decode(body).ok()?;
+    Some(shorten(value.get("message")?.as_str()?))
+}

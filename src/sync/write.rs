@@ -1,0 +1,238 @@
+//! The write side of a run: batches of fetched subjects committed together,
+//! each subject whole; failures, vanished subjects and lost days recorded.
+//!
+//! One writer takes whatever fetches have arrived (up to [`MAX_BATCH`]
+//! subjects) and commits them in one transaction: the batch only saves a
+//! commit per subject, which is most of a write's cost.
+
+use chrono::TimeDelta;
+
+use super::{AccountRun, Failure, LostDays, drop_future_periods};
+use crate::config::KeepRaw;
+use crate::error::ProviderError;
+use crate::model::{FetchTime, SubjectUsage};
+use crate::providers::SubjectResult;
+use crate::store::runs;
+use crate::store::usage::{self, SubjectKey, UpsertStats};
+use crate::store::{StoreError, counters, coverage, entities};
+
+/// Most subjects written in one transaction. Large enough that a backfill commits
+/// rarely; small enough that a transaction stays short for other writers.
+pub(super) const MAX_BATCH: usize = 256;
+
+/// One subject's fetch, on its way to the writer.
+pub(super) struct Fetched {
+    pub(super) subject: String,
+    pub(super) result: SubjectResult,
+    pub(super) fetched: FetchTime,
+}
+
+/// One subject's rows, ready to write inside a batch's transaction.
+struct SubjectWrite {
+    key: SubjectKey,
+    data: SubjectUsage,
+    fetched: FetchTime,
+    covered_from: chrono::NaiveDate,
+    keep_all: bool,
+}
+
+impl SubjectWrite {
+    /// Writes the subject inside `tx`; returns the subject, its counts and newly lost days.
+    fn write(
+        self,
+        tx: &rusqlite::Transaction<'_>,
+    ) -> Result<(String, UpsertStats, Vec<chrono::NaiveDate>), StoreError> {
+        let Self {
+            key,
+            data,
+            fetched,
+            covered_from,
+            keep_all,
+        } = self;
+        let mut stats = usage::upsert_days(tx, &key, &data.days, false, fetched)?;
+        stats += usage::upsert_months(tx, &key, &data.months, fetched)?;
+        stats += usage::upsert_month_resources(tx, &key, &data.month_resources, fetched)?;
+        if !data.counters.is_empty() {
+            let derived = counters::record_readings(tx, &key, &data.counters, fetched)?;
+            stats += usage::upsert_days(tx, &key, &derived, true, fetched)?;
+        }
+        let (inserted, updated) =
+            entities::upsert_records(tx, key.provider, &key.account, &data.records, fetched)?;
+        stats += UpsertStats {
+            inserted,
+            updated,
+            unchanged: 0,
+        };
+        let lost = coverage::extend_coverage(tx, &key, covered_from, fetched.day())?;
+        if keep_all {
+            for raw in &data.raw {
+                let subject = Some(key.subject.as_str());
+                runs::insert_raw(tx, key.provider, &key.account, subject, raw, None, fetched)?;
+            }
+        }
+        Ok((key.subject, stats, lost))
+    }
+}
+
+#[derive(Default)]
+pub(super) struct SubjectsOutcome {
+    pub(super) ok: u64,
+    pub(super) stats: UpsertStats,
+    pub(super) failures: Vec<Failure>,
+}
+
+impl AccountRun<'_> {
+    pub(super) async fn write_batch(
+        &self,
+        batch: Vec<Fetched>,
+        outcome: &mut SubjectsOutcome,
+    ) -> Result<(), StoreError> {
+        let label = self.account.label();
+        let mut writes = Vec::with_capacity(batch.len());
+        for Fetched {
+            subject,
+            result,
+            fetched,
+        } in batch
+        {
+            match result {
+                Ok(data) => writes.push(self.subject_write(subject, data, fetched)),
+                Err(ProviderError::NotFound { message, .. }) => {
+                    self.record_gone(subject, message).await?;
+                    outcome.ok += 1;
+                    self.options.observer.subject_done(&label, true);
+                }
+                Err(e) => {
+                    outcome
+                        .failures
+                        .push(self.failure(Some(subject), &e, fetched).await?);
+                    self.options.observer.subject_done(&label, false);
+                }
+            }
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .store
+            .call(move |c| {
+                let tx = usage::begin(c)?;
+                let written = writes
+                    .into_iter()
+                    .map(|w| w.write(&tx))
+                    .collect::<Result<Vec<_>, _>>()?;
+                tx.commit()?;
+                Ok(written)
+            })
+            .await?;
+        for (subject, stats, lost) in written {
+            outcome.ok += 1;
+            outcome.stats += stats;
+            self.options.observer.subject_done(&label, true);
+            self.report_lost(subject, &lost);
+        }
+        Ok(())
+    }
+
+    /// A subject the provider no longer has: its archived rows stay, the run does not fail.
+    async fn record_gone(&self, subject: String, message: String) -> Result<(), StoreError> {
+        tracing::warn!(subject = %subject, reason = %message, "Subject no longer exists at the provider; its archived days are kept");
+        let run_id = self.run_id;
+        let note = format!("{}: {message}", runs::GONE_NOTE);
+        self.store
+            .call(move |c| runs::insert_error(c, run_id, Some(&subject), &note))
+            .await
+    }
+
+    /// What writing one subject's data takes: its rows, minus refused future periods.
+    fn subject_write(
+        &self,
+        subject: String,
+        mut data: SubjectUsage,
+        fetched: FetchTime,
+    ) -> SubjectWrite {
+        drop_future_periods(&subject, &mut data, fetched);
+        let window = i64::from(self.account.retention_days.max(1)) - 1;
+        let window_start = fetched.day() - TimeDelta::days(window);
+        let covered_from = data
+            .days
+            .iter()
+            .map(|d| d.day)
+            .min()
+            .map_or(window_start, |d| d.min(window_start));
+        SubjectWrite {
+            key: SubjectKey {
+                provider: self.account.kind.as_str(),
+                account: self.account.name.clone(),
+                subject,
+            },
+            data,
+            fetched,
+            covered_from,
+            keep_all: self.options.keep_raw == KeepRaw::All,
+        }
+    }
+
+    /// Logs and remembers days a write found lost for good.
+    fn report_lost(&self, subject: String, lost: &[chrono::NaiveDate]) {
+        let (Some(first), Some(last)) = (lost.first(), lost.last()) else {
+            return;
+        };
+        tracing::warn!(
+            subject = %subject, first = %first, last = %last, days = lost.len(),
+            "Days lost: never archived, and no longer kept by the provider"
+        );
+        let found = LostDays {
+            subject,
+            first: *first,
+            last: *last,
+            days: lost.len(),
+        };
+        self.lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(found);
+    }
+
+    /// Logs a failure, records it in `sync_error`, and keeps its raw body if allowed.
+    pub(super) async fn failure(
+        &self,
+        subject: Option<String>,
+        err: &ProviderError,
+        fetched: FetchTime,
+    ) -> Result<Failure, StoreError> {
+        let message = match &subject {
+            Some(s) => format!("subject {s}: {err}"),
+            None => err.to_string(),
+        };
+        if err.is_rejected() {
+            tracing::error!(error = %message, "Credentials rejected; stopping this account's run");
+        } else {
+            tracing::warn!(error = %message, "Fetch failed");
+        }
+        let raw = err
+            .raw()
+            .filter(|_| self.options.keep_raw != KeepRaw::None)
+            .cloned();
+        let (kind, name, run_id) = (
+            self.account.kind.as_str(),
+            self.account.name.clone(),
+            self.run_id,
+        );
+        let (msg, subj) = (message.clone(), subject.clone());
+        self.store
+            .call(move |c| {
+                runs::insert_error(c, run_id, subj.as_deref(), &msg)?;
+                if let Some(raw) = raw {
+                    runs::insert_raw(c, kind, &name, subj.as_deref(), &raw, Some(&msg), fetched)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(Failure {
+            subject,
+            message,
+            rejected: err.is_rejected(),
+        })
+    }
+}
