@@ -4,7 +4,7 @@
 //! customers, 1,000 Hostens servers, 1,000 ProxyShard sub-users) with 1,000 days each,
 //! the last being today, written through the archive's own upsert in grouped commits.
 //! Then times, as a user runs them: `usage-archiver report --by month` and `status`
-//! (whole processes), and every query of `examples/queries.sql` (the README's), each
+//! (whole processes), and every query of `examples/queries.sql` (docs/archive.md's), each
 //! stepped to its last row. Each figure is the median of `BENCH_RUNS` runs (default 3).
 //!
 //! Run with `cargo bench --bench query` (or `scripts/bench.sh`).

@@ -2,7 +2,7 @@
 --
 --   sqlite3 -readonly -header -column usage-archiver-demo.db < examples/queries.sql
 --
--- Each one also appears in the README, and a test runs them on the demo archive.
+-- Each one also appears in docs/archive.md or the README, and a test runs them on the demo archive.
 
 -- Daily usage of one order
 SELECT day, upload_mb, download_mb, total_mb, is_final

@@ -33,7 +33,7 @@ pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
     if config.accounts.is_empty() {
         anyhow::bail!(
             "no account is configured; add a {} table to the config (daemon.toml in the repository shows each)",
-            crate::config::ACCOUNT_TABLES
+            crate::config::account_tables()
         );
     }
     let store = Store::open(&config.archive.database)?;

@@ -92,7 +92,7 @@ fn select_accounts(config: &Config, sources: &[String]) -> anyhow::Result<Vec<Ac
     if config.accounts.is_empty() {
         anyhow::bail!(
             "no account is configured; add a {} table to the config (daemon.toml in the repository shows each)",
-            crate::config::ACCOUNT_TABLES
+            crate::config::account_tables()
         );
     }
     if sources.is_empty() {

@@ -21,7 +21,7 @@ pub(super) async fn execute(args: CheckConfigArgs) -> anyhow::Result<u8> {
     if config.accounts.is_empty() {
         println!(
             "warning: no account is configured; add a {} table (daemon.toml in the repository shows each)",
-            crate::config::ACCOUNT_TABLES
+            crate::config::account_tables()
         );
     }
     for a in &config.accounts {

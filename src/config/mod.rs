@@ -37,9 +37,6 @@ use crate::model::ProviderKind;
 
 /// Where the config is looked for when neither `--config` nor `$USAGE_ARCHIVER_CONFIG` is given.
 pub const DEFAULT_PATHS: [&str; 2] = ["daemon.toml", "/etc/usage-archiver/daemon.toml"];
-/// The account tables a config may hold, for messages.
-pub const ACCOUNT_TABLES: &str =
-    "[[hydraproxy]], [[infiniteproxies]], [[hostens]] or [[proxyshard]]";
 /// The archive's location when `[archive] database` is not set.
 pub const DEFAULT_DATABASE: &str = "/var/lib/usage-archiver/archive.db";
 /// Default whole-request timeout, 30 s.
@@ -218,6 +215,19 @@ pub fn profile(kind: ProviderKind) -> &'static ProviderProfile {
         ProviderKind::InfiniteProxies => &infiniteproxies::PROFILE,
         ProviderKind::Hostens => &hostens::PROFILE,
         ProviderKind::ProxyShard => &proxyshard::PROFILE,
+    }
+}
+
+/// The account tables a config may hold, for messages: `[[hydraproxy]], … or [[proxyshard]]`.
+pub fn account_tables() -> String {
+    let tables: Vec<String> = ProviderKind::ALL
+        .iter()
+        .map(|k| format!("[[{}]]", k.as_str()))
+        .collect();
+    match tables.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 

@@ -420,7 +420,23 @@ fn demo_runs_offline() {
     );
 }
 
-/// Every SQL example in the README runs against a demo archive and returns rows where it should.
+/// The text of README.md and every page of docs/, where the examples live.
+fn documentation() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut pages: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    pages.sort();
+    for page in pages {
+        text.push_str(&std::fs::read_to_string(page).unwrap());
+    }
+    text
+}
+
+/// Every SQL example in the README and docs/ runs against a demo archive and returns rows where it should.
 #[test]
 fn readme_sql_examples_run_on_the_demo_archive() {
     let dir = TestDir::new();
@@ -430,8 +446,7 @@ fn readme_sql_examples_run_on_the_demo_archive() {
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = documentation();
     let conn =
         rusqlite::Connection::open_with_flags(dir.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
@@ -467,15 +482,14 @@ fn readme_sql_examples_run_on_the_demo_archive() {
     }
     assert!(
         ran >= 5,
-        "the README has at least five example queries, found {ran}"
+        "the README and docs/ have at least five example queries, found {ran}"
     );
 }
 
-/// Every TOML block in the README passes check-config (secrets from the environment it names).
+/// Every TOML block in the README and docs/ passes check-config (secrets from the environment it names).
 #[test]
 fn readme_toml_snippets_pass_check_config() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = documentation();
     let dir = TestDir::new();
     let mut found = 0;
     for (i, block) in readme.split("```toml\n").skip(1).enumerate() {
