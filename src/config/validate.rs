@@ -7,14 +7,15 @@
 
 use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 
 use toml::Spanned;
 
 use super::raw::Common;
 use super::secret::{SecretOrigin, SecretSources};
 use super::{
-    AccountConfig, ConfigError, DEFAULT_MAX_CONCURRENCY, ProviderSettings, Schedule, Secret,
-    profile,
+    AccountConfig, ConfigError, DEFAULT_MAX_CONCURRENCY, HttpConfig, ProviderSettings, Schedule,
+    Secret, profile,
 };
 use crate::model::ProviderKind;
 
@@ -167,6 +168,53 @@ impl Validator<'_> {
                 _ => Err(self.invalid(key, s.span(), "must be between 1 and 36600 days")),
             },
         }
+    }
+
+    /// `[http]`, with the defaults for keys not given.
+    pub(super) fn http(&self, raw: &super::raw::RawHttp) -> Result<HttpConfig, ConfigError> {
+        let d = HttpConfig::default();
+        let secs = |v: &Option<Spanned<u64>>, key: &str, default: Duration| match v {
+            Some(s) if *s.get_ref() == 0 => Err(self.invalid(key, s.span(), "must be at least 1")),
+            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
+            None => Ok(default),
+        };
+        let timeout = secs(&raw.timeout_secs, "http.timeout_secs", d.timeout)?;
+        let connect_timeout = secs(
+            &raw.connect_timeout_secs,
+            "http.connect_timeout_secs",
+            d.connect_timeout,
+        )?;
+        let backoff_max = secs(
+            &raw.backoff_max_secs,
+            "http.backoff_max_secs",
+            d.backoff_max,
+        )?;
+        let max_body_bytes = match &raw.max_body_bytes {
+            Some(s) if *s.get_ref() < 1024 => {
+                return Err(self.invalid("http.max_body_bytes", s.span(), "must be at least 1024"));
+            }
+            Some(s) => *s.get_ref(),
+            None => d.max_body_bytes,
+        };
+        let max_retries = match &raw.max_retries {
+            Some(s) if *s.get_ref() > 20 => {
+                return Err(self.invalid("http.max_retries", s.span(), "must be at most 20"));
+            }
+            Some(s) => *s.get_ref(),
+            None => d.max_retries,
+        };
+        let backoff_initial = raw
+            .backoff_initial_ms
+            .as_ref()
+            .map_or(d.backoff_initial, |s| Duration::from_millis(*s.get_ref()));
+        Ok(HttpConfig {
+            timeout,
+            connect_timeout,
+            max_retries,
+            max_body_bytes,
+            backoff_initial,
+            backoff_max,
+        })
     }
 
     /// Refuses a second account of the same provider with the same name.
