@@ -36,19 +36,19 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
             .spawn()
             .unwrap();
         let mut seen = Vec::new();
-        wait_for(&socket, "READY=1", &mut seen);
-        wait_for(&socket, "hydraproxy/sim: run", &mut seen);
-        wait_for(&socket, "infiniteproxies/sim: run", &mut seen);
-        wait_for(&socket, "hostens/sim: run", &mut seen);
-        wait_for(&socket, "hostens/sim-token: run", &mut seen);
-        wait_for(&socket, "proxyshard/sim: run", &mut seen);
-        wait_for(&socket, "WATCHDOG=1", &mut seen);
+        wait_for(&socket, &mut child, "READY=1", &mut seen);
+        wait_for(&socket, &mut child, "hydraproxy/sim: run", &mut seen);
+        wait_for(&socket, &mut child, "infiniteproxies/sim: run", &mut seen);
+        wait_for(&socket, &mut child, "hostens/sim: run", &mut seen);
+        wait_for(&socket, &mut child, "hostens/sim-token: run", &mut seen);
+        wait_for(&socket, &mut child, "proxyshard/sim: run", &mut seen);
+        wait_for(&socket, &mut child, "WATCHDOG=1", &mut seen);
         let kill = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap();
         assert!(kill.success());
-        wait_for(&socket, "STOPPING=1", &mut seen);
+        wait_for(&socket, &mut child, "STOPPING=1", &mut seen);
         child.wait().unwrap()
     })
     .await
@@ -174,10 +174,11 @@ async fn sigterm_during_a_sync_stops_cleanly() {
             .spawn()
             .unwrap();
         let mut seen = Vec::new();
-        wait_for(&socket, "READY=1", &mut seen);
+        wait_for(&socket, &mut child, "READY=1", &mut seen);
         // The fast order's rows are committed while the slow one is still in flight.
         let deadline = Instant::now() + NOTIFY_DEADLINE;
         while count(&db, "SELECT count(*) FROM usage_daily") < 3 {
+            assert_running(&mut child, "before the fast order was archived");
             assert!(Instant::now() < deadline, "fast order never archived");
             // A polling interval under a deadline, not a guess at how long the work takes.
             std::thread::sleep(Duration::from_millis(10));
@@ -209,4 +210,34 @@ async fn sigterm_during_a_sync_stops_cleanly() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
+}
+
+/// A daemon that dies makes the waiting test fail at once, saying so, instead of
+/// waiting out the notification deadline.
+// See: issue 19 (daemon tests must fail fast when the process exits)
+#[test]
+fn waiting_on_a_daemon_that_exited_fails_at_once() {
+    let dir = TestDir::new();
+    // No account: `run` refuses to start and exits 2.
+    let cfg = dir.write("daemon.toml", "[archive]\ndatabase = \"a.db\"\n", 0o600);
+    let socket = UnixDatagram::bind(dir.path("notify.sock")).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_usage-archiver"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", dir.path("notify.sock"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(&socket, &mut child, "READY=1", &mut Vec::new());
+    }));
+    let panic = waited.expect_err("READY never comes from a daemon that refused to start");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("the daemon exited (exit status: 2)"),
+        "{message}"
+    );
 }

@@ -123,12 +123,17 @@ fn error_body_with_http_200_is_an_api_error() {
 /// so, or when its HTTP status is not a success; a `status` of another type is ignored.
 #[test]
 fn usage_shaped_errors_are_errors() {
-    let body = r#"{"status":"ERROR","message":"order_expired","order_id":5,"usage":null}"#;
-    let err = hydraproxy::parse_usage_history(5, &response(200, body)).unwrap_err();
-    assert!(
-        matches!(err, ProviderError::Api { ref message, .. } if message == "order_expired"),
-        "{err:?}"
-    );
+    let rows = r#"[{"date":"2026-01-02","bandwidth_upload_mb":1,"bandwidth_download_mb":2,"bandwidth_total_mb":3}]"#;
+    for usage in ["null", rows] {
+        let body = format!(
+            r#"{{"status":"ERROR","message":"order_expired","order_id":5,"usage":{usage}}}"#
+        );
+        let err = hydraproxy::parse_usage_history(5, &response(200, &body)).unwrap_err();
+        assert!(
+            matches!(err, ProviderError::Api { ref message, .. } if message == "order_expired"),
+            "{body}: {err:?}"
+        );
+    }
     let body = r#"{"status":"OK","order_id":5,"usage":null}"#;
     let err = hydraproxy::parse_usage_history(5, &response(503, body)).unwrap_err();
     assert!(err.to_string().contains("unexpected HTTP 503"), "{err}");
@@ -490,4 +495,57 @@ async fn failing_order_does_not_stop_the_others() {
         error.contains("subject 1:") && error.contains("HTTP 500"),
         "{error}"
     );
+}
+
+/// Order ids are ASCII digits only: a sign, a space or another script's digits are no id,
+/// in a subject and in the config alike.
+// See: issue 19 ("+5" must not be order 5)
+#[test]
+fn order_ids_are_plain_digits() {
+    use usage_archiver::config::hydraproxy::parse_order_id;
+    assert_eq!(parse_order_id("37798"), Some(37798));
+    assert_eq!(parse_order_id("007"), Some(7));
+    for bad in [
+        "+5",
+        "-5",
+        " 5",
+        "5 ",
+        "",
+        "5.0",
+        "\u{0665}",
+        "99999999999999999999999",
+    ] {
+        assert_eq!(parse_order_id(bad), None, "{bad:?}");
+    }
+    let dir = TestDir::new();
+    let text = hydra_toml("https://example.com", &dir.db(), "orders = [\"+5\"]", "");
+    let err = usage_archiver::config::parse(&text, std::path::Path::new("t.toml")).unwrap_err();
+    assert!(err.to_string().contains("hydraproxy.orders"), "{err}");
+}
+
+/// With `keep_raw = "all"`, every usage answer is kept raw beside its rows.
+// See: issue 19
+#[tokio::test]
+async fn keep_raw_all_keeps_every_usage_answer() {
+    let (server, dir) = hydra_server().await;
+    let body = r#"{"status":"OK","order_id":1,"usage":[{"date":"2026-03-01","bandwidth_upload_mb":1,"bandwidth_download_mb":2,"bandwidth_total_mb":3}]}"#;
+    mock_usage(&server, body).await;
+    let mut config = hydra_config(&server, &dir.db(), "orders = [1]", "");
+    config.archive.keep_raw = usage_archiver::config::KeepRaw::All;
+    sync_at(&config, at("2026-03-01T12:00:00Z")).await;
+    sync_at(&config, at("2026-03-01T13:00:00Z")).await;
+    let kept: Vec<(String, String)> = {
+        let conn = open(&dir.db());
+        let mut stmt = conn
+            .prepare(
+                "SELECT subject, CAST(body AS TEXT) FROM raw_response \
+                 WHERE endpoint = 'view_usage_history/' ORDER BY id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(kept, vec![("1".to_owned(), body.to_owned()); 2]);
 }

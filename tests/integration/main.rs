@@ -22,6 +22,8 @@ mod coverage;
 mod crash;
 // The daemon: catch-up, no overlapping runs, READY/STOPPING, SIGTERM.
 mod daemon;
+// Finality, month re-syncs, coverage extension and run totals (promises issue 19 guards).
+mod finality;
 // Fault injection through the simulator: retried or recorded, never archived.
 mod faults;
 // Every provider parser fed random and mutated documented bodies.

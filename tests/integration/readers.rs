@@ -72,7 +72,7 @@ async fn readers_never_see_a_locked_archive_while_run_writes() {
             .spawn()
             .unwrap();
         // READY=1 comes once the archive is migrated and the catch-up runs have started.
-        wait_for(&socket, "READY=1", &mut Vec::new());
+        wait_for(&socket, &mut daemon, "READY=1", &mut Vec::new());
         let db_arg = db.to_str().unwrap().to_owned();
         let done =
             "SELECT count(*) FROM sync_runs WHERE provider = 'hydraproxy' AND status != 'running'";
@@ -84,7 +84,7 @@ async fn readers_never_see_a_locked_archive_while_run_writes() {
                 Instant::now() < deadline,
                 "the daemon's first sync never ended"
             );
-            assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
+            assert_running(&mut daemon, "during the readers' rounds");
             rounds += 1;
             let report = Command::new(BIN)
                 .args([

@@ -108,6 +108,7 @@ fn run_daemon(cfg: &Path, db: &Path, log_format: &str, socket_path: &Path) {
     let mut buf = [0u8; 4096];
     let mut ended = 0;
     while ended < 5 {
+        assert_running(&mut child, "before its catch-up runs ended");
         assert!(
             Instant::now() < deadline,
             "the daemon's catch-up runs never ended"

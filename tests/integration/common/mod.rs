@@ -191,8 +191,14 @@ pub fn assert_all_ok(reports: &[RunReport]) {
 /// How long a test waits for a notification before failing (a deadline, not a sleep).
 pub const NOTIFY_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Reads notify messages until one contains `needle` (or one already read does).
-pub fn wait_for(socket: &std::os::unix::net::UnixDatagram, needle: &str, seen: &mut Vec<String>) {
+/// Reads notify messages from `daemon` until one contains `needle` (or one already read
+/// does). Fails at once, with the exit status, if the daemon exits before that.
+pub fn wait_for(
+    socket: &std::os::unix::net::UnixDatagram,
+    daemon: &mut std::process::Child,
+    needle: &str,
+    seen: &mut Vec<String>,
+) {
     let deadline = Instant::now() + NOTIFY_DEADLINE;
     let mut buf = [0u8; 4096];
     while !seen.iter().any(|m| m.contains(needle)) {
@@ -200,9 +206,18 @@ pub fn wait_for(socket: &std::os::unix::net::UnixDatagram, needle: &str, seen: &
             Instant::now() < deadline,
             "no {needle:?} notification; saw {seen:?}"
         );
-        if let Ok(n) = socket.recv(&mut buf) {
-            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        match socket.recv(&mut buf) {
+            Ok(n) => seen.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            // Nothing queued: a daemon that has exited will send nothing more.
+            Err(_) => assert_running(daemon, &format!("before {needle:?}; saw {seen:?}")),
         }
+    }
+}
+
+/// Fails at once if `daemon` has exited, naming its exit status and `when`.
+pub fn assert_running(daemon: &mut std::process::Child, when: &str) {
+    if let Some(status) = daemon.try_wait().expect("the daemon's status can be read") {
+        panic!("the daemon exited ({status}) {when}");
     }
 }
 
