@@ -114,7 +114,8 @@ fn notify(states: &[NotifyState<'_>]) {
 
 /// Pings the watchdog at half its interval while the heartbeat is fresh.
 async fn watchdog(beat: Arc<AtomicI64>) {
-    let Some(interval) = sd_notify::watchdog_enabled() else {
+    // WATCHDOG_USEC=0 (or unreadable) means no watchdog; a zero period would panic the ticker.
+    let Some(interval) = sd_notify::watchdog_enabled().filter(|d| !d.is_zero()) else {
         return;
     };
     let period = interval / 2;

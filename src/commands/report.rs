@@ -135,11 +135,19 @@ pub(crate) fn to_csv(rows: &[ReportRow], per_subject: bool) -> String {
     out
 }
 
+/// A text cell as RFC 4180 writes it. A cell a spreadsheet would read as a formula
+/// (`=`, `+`, `-`, `@`, tab or carriage return first: a provider-controlled subject name
+/// could be one) gets a `'` in front, so it is shown as text and never run.
 fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text
     }
 }
 
@@ -160,5 +168,17 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    /// See: issue 15.11 (provider-controlled names must not run as spreadsheet formulas)
+    #[test]
+    fn csv_neutralises_formula_cells() {
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-2+3"), "'-2+3");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(csv_field("2026-11"), "2026-11");
+        assert_eq!(csv_field("standart/u1"), "standart/u1");
     }
 }

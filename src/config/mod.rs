@@ -334,23 +334,23 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         has_inline_secret,
     } = parse(&text, path)?;
     config.path = Some(path.to_path_buf());
-    if has_inline_secret && world_readable(path) {
-        config.warnings.push(format!(
-            "{} holds a secret and is readable by every user on this machine; run: chmod 640 {}",
-            path.display(),
-            path.display()
-        ));
-    }
+    config
+        .warnings
+        .extend(permission_warnings(path, has_inline_secret));
     Ok(config)
 }
 
-/// Validates config text; `path` is only used in messages.
+/// Validates config text. `path` names the file in messages, and relative paths in it
+/// (`database`, `metrics_textfile`, `*_file`) are taken from its directory.
 pub fn parse(text: &str, path: &Path) -> Result<Parsed, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         message: e.to_string().trim_end().to_owned(),
     })?;
-    Validator { text, path }.config(raw)
+    let validator = Validator::new(text, path);
+    let mut parsed = validator.config(raw)?;
+    parsed.config.warnings = validator.into_warnings();
+    Ok(parsed)
 }
 
 /// A validated config plus facts about how it was written.
@@ -362,15 +362,27 @@ pub struct Parsed {
     pub has_inline_secret: bool,
 }
 
-#[cfg(unix)]
-fn world_readable(path: &Path) -> bool {
+/// What is unsafe about the permissions of `path`, a file of the config: readable by
+/// every user while it holds a secret, or writable by its group or others (whoever can
+/// write it can send the credentials elsewhere).
+pub(crate) fn permission_warnings(path: &Path, holds_secret: bool) -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
-}
-
-#[cfg(not(unix))]
-fn world_readable(_path: &Path) -> bool {
-    false
+    let Ok(mode) = std::fs::metadata(path).map(|m| m.permissions().mode()) else {
+        return Vec::new();
+    };
+    let shown = path.display();
+    let mut warnings = Vec::new();
+    if holds_secret && mode & 0o004 != 0 {
+        warnings.push(format!(
+            "{shown} holds a secret and is readable by every user on this machine; run: chmod o-r {shown}"
+        ));
+    }
+    if mode & 0o022 != 0 {
+        warnings.push(format!(
+            "{shown} is writable by its group or others, who could send the credentials elsewhere; run: chmod go-w {shown}"
+        ));
+    }
+    warnings
 }
 
 impl Validator<'_> {
@@ -379,9 +391,9 @@ impl Validator<'_> {
             database: raw
                 .archive
                 .database
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE)),
+                .map_or_else(|| PathBuf::from(DEFAULT_DATABASE), |p| self.relative(&p)),
             keep_raw: raw.archive.keep_raw.unwrap_or_default(),
-            metrics_textfile: raw.archive.metrics_textfile,
+            metrics_textfile: raw.archive.metrics_textfile.map(|p| self.relative(&p)),
         };
         let http = self.http(&raw.http)?;
         let mut accounts = Vec::new();

@@ -5,8 +5,9 @@
 //! (`config/<provider>.rs`) call these checks for their own keys; nothing
 //! here knows a provider beyond its [`ProviderKind`].
 
+use std::cell::RefCell;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use toml::Spanned;
@@ -19,13 +20,44 @@ use super::{
 };
 use crate::model::ProviderKind;
 
-/// Turns raw values into checked ones, naming key and line on failure.
+/// Turns raw values into checked ones, naming key and line on failure, and gathers
+/// what is worth telling the operator without stopping.
 pub(crate) struct Validator<'a> {
-    pub(super) text: &'a str,
-    pub(super) path: &'a Path,
+    text: &'a str,
+    path: &'a Path,
+    warnings: RefCell<Vec<String>>,
+}
+
+impl<'a> Validator<'a> {
+    /// A validator of `text`, the content of `path`.
+    pub(super) fn new(text: &'a str, path: &'a Path) -> Self {
+        Self {
+            text,
+            path,
+            warnings: RefCell::default(),
+        }
+    }
+
+    /// The warnings gathered.
+    pub(super) fn into_warnings(self) -> Vec<String> {
+        self.warnings.into_inner()
+    }
 }
 
 impl Validator<'_> {
+    fn warn(&self, warning: String) {
+        self.warnings.borrow_mut().push(warning);
+    }
+
+    /// `path` as written, or, when relative, taken from the config file's directory
+    /// (the working directory of a service is `/`, not where its config lives).
+    pub(crate) fn relative(&self, path: &Path) -> PathBuf {
+        match self.path.parent() {
+            Some(dir) if path.is_relative() && !dir.as_os_str().is_empty() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
     /// Checks the keys every account has and assembles the account.
     pub(super) fn account(
         &self,
@@ -64,9 +96,19 @@ impl Validator<'_> {
         span: Range<usize>,
     ) -> Result<(Secret, bool), ConfigError> {
         let key = format!("{}.{}", kind.as_str(), sources.key);
+        let file = sources.file.map(|f| self.relative(f));
+        let sources = SecretSources {
+            file: file.as_deref(),
+            ..sources
+        };
         let (secret, origin) = sources
             .resolve(&credential_name(kind, account))
             .map_err(|reason| self.invalid(&key, span, &reason))?;
+        if let (SecretOrigin::File, Some(file)) = (origin, &file) {
+            super::permission_warnings(file, true)
+                .into_iter()
+                .for_each(|w| self.warn(format!("`{key}_file`: {w}")));
+        }
         Ok((secret, origin == SecretOrigin::Inline))
     }
 
@@ -109,7 +151,14 @@ impl Validator<'_> {
             .map_err(|e| self.invalid(key, value.span(), &format!("not a URL: {e}")))?;
         match url.scheme() {
             "https" => {}
-            "http" if allow_insecure => {}
+            "http" if allow_insecure => {
+                if !is_loopback(&url) {
+                    self.warn(format!(
+                        "`{key}` sends credentials over plain http to {} (allow_insecure_http is meant for tests on this machine)",
+                        url.host_str().unwrap_or_default()
+                    ));
+                }
+            }
             "http" => {
                 return Err(self.invalid(
                     key,
@@ -250,6 +299,15 @@ impl Validator<'_> {
             reason: reason.to_owned(),
         }
     }
+}
+
+/// Whether `url` names this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The systemd credential that holds an account's secret: `<provider>-<account>`.

@@ -25,7 +25,8 @@ pub(crate) struct Api {
 
 impl Api {
     /// `base` with `segments` appended, each escaped: a subject id can never
-    /// change the path, add a query or reach another host.
+    /// change the path, add a query or reach another host. `.` and `..`, which a
+    /// URL drops or climbs with, are refused.
     pub(crate) fn url(
         &self,
         base: &str,
@@ -36,6 +37,9 @@ impl Api {
             endpoint: endpoint.to_owned(),
             message,
         };
+        if let Some(dots) = segments.iter().find(|s| matches!(**s, "." | "..")) {
+            return Err(invalid(format!("{dots:?} cannot be a path segment")));
+        }
         let mut url = reqwest::Url::parse(base).map_err(|e| invalid(e.to_string()))?;
         url.path_segments_mut()
             .map_err(|()| invalid("base_url cannot take a path".to_owned()))?

@@ -233,6 +233,32 @@ pub(crate) fn parse_day(text: &str) -> Result<NaiveDate, String> {
     day.ok_or_else(|| format!("{text:?} is not a YYYY-MM-DD date"))
 }
 
+/// How many characters of a provider's value an error quotes.
+pub(crate) const MAX_QUOTED_CHARS: usize = 64;
+
+/// A provider's value as an error quotes it: escaped like `{:?}`, and cut to
+/// [`MAX_QUOTED_CHARS`] characters with the length of the rest, so a huge value
+/// cannot become a huge log line or error row.
+pub(crate) fn quote(text: &str) -> String {
+    let mut chars = text.char_indices();
+    match chars.nth(MAX_QUOTED_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}… ({} more bytes)", &text[..cut], text.len() - cut),
+    }
+}
+
+/// What kind of JSON value `value` is, for an error that must not quote it.
+pub(crate) fn kind_of(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 /// A megabyte figure must be finite and not negative.
 pub(crate) fn check_mb(field: &str, value: f64) -> Result<f64, String> {
     if value.is_finite() && value >= 0.0 {

@@ -24,6 +24,8 @@ mod crash;
 mod daemon;
 // Finality, month re-syncs, coverage extension and run totals (promises issue 19 guards).
 mod finality;
+// Field hardening: credentials, redirects, clocks, files, failures that stay visible.
+mod hardening;
 // Fault injection through the simulator: retried or recorded, never archived.
 mod faults;
 // Every provider parser fed random and mutated documented bodies.

@@ -11,7 +11,7 @@ use crate::error::ProviderError;
 use crate::http::Response;
 use crate::model::{BalanceSnapshot, CounterKind, CounterReading, EntityRecord, SubjectUsage};
 use crate::providers::SubjectResult;
-use crate::providers::json::{check_mb, decode, decode_value, strip};
+use crate::providers::json::{check_mb, decode, decode_value, quote, strip};
 
 /// Bytes in the MB the archive stores (MiB: 2^20).
 pub const BYTES_PER_MB: f64 = 1_048_576.0;
@@ -90,19 +90,24 @@ fn user_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         Value::Number(n) => n.to_string(),
         other => {
             return Err(serde::de::Error::custom(format!(
-                "expected a user id, got {other}"
+                "expected a user id, got {}",
+                super::super::json::kind_of(&other)
             )));
         }
     };
+    // The id becomes a path segment and half of a subject (`<type>/<id>`): `.` and `..`
+    // would be dropped from the path, and `owner` is the account owner's subject.
     let ok = !id.is_empty()
         && id.len() <= 128
-        && !id.contains(['/', '?', '#'])
+        && !matches!(id.as_str(), "." | ".." | "owner")
+        && !id.contains(['/', '\\', '?', '#', '%'])
         && !id.chars().any(char::is_control);
     if ok {
         Ok(id)
     } else {
         Err(serde::de::Error::custom(format!(
-            "{id:?} is not a usable user id"
+            "{} is not a usable user id",
+            quote(&id)
         )))
     }
 }

@@ -1,0 +1,175 @@
+//! Field hardening (issue 15): what an attacker or an unlucky operator found by trying
+//! the release binary. Each test names the point it guards.
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use httpmock::MockServer;
+use usage_archiver::providers::Provider;
+
+use crate::common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
+
+/// A ProxyShard account on `server` with one proxy type.
+fn proxyshard_config(server: &MockServer, dir: &TestDir) -> usage_archiver::config::Config {
+    let text = format!(
+        "[archive]\ndatabase = {:?}\n\n[http]\nmax_retries = 0\n\n[[proxyshard]]\nname = \"main\"\n\
+         base_url = \"{}\"\nallow_insecure_http = true\ntoken = \"{TOKEN}\"\nproxy_types = [\"standart\"]\n",
+        dir.db().display().to_string(),
+        server.base_url()
+    );
+    usage_archiver::config::parse(&text, std::path::Path::new("t.toml"))
+        .unwrap()
+        .config
+}
+
+/// Sub-user ids that a URL would drop or climb with (`.`, `..`), or that would take the
+/// owner's subject (`owner`), are refused, and an archived subject holding one is never
+/// requested.
+// See: issue 15.11
+#[tokio::test]
+async fn proxyshard_user_ids_that_are_path_tricks_are_refused() {
+    for id in [".", "..", "owner", "a%2F..", "a\\\\b"] {
+        let body = serde_json::json!({"success": true, "count": 1,
+            "data": [{"user_id": id, "data": 1, "data_spent": 1, "data_remain": 0}]});
+        let resp = usage_archiver::http::Response {
+            status: reqwest::StatusCode::OK,
+            body: body.to_string().into(),
+        };
+        let err = usage_archiver::providers::proxyshard::parse_sub_users(&resp).unwrap_err();
+        assert!(
+            err.to_string().contains("is not a usable user id"),
+            "{id}: {err}"
+        );
+    }
+    let server = MockServer::start_async().await;
+    let any = server
+        .mock_async(|_, then| {
+            then.status(200).body(r#"{"success":true,"data":[]}"#);
+        })
+        .await;
+    let dir = TestDir::new();
+    let config = proxyshard_config(&server, &dir);
+    let http = usage_archiver::http::HttpClient::new(&config.http).unwrap();
+    let vault = std::sync::Arc::new(usage_archiver::providers::NoVault);
+    let provider = usage_archiver::providers::build(&config.accounts[0], &http, vault);
+    for subject in ["standart/..", "standart/.", "order/.."] {
+        let err = provider.fetch_usage(subject).await.unwrap_err();
+        assert!(
+            err.to_string().contains("cannot be a path segment"),
+            "{err}"
+        );
+    }
+    any.assert_calls_async(0).await;
+}
+
+/// `WATCHDOG_USEC=0` means no watchdog: the daemon starts, runs and stops cleanly, and
+/// nothing panics.
+// See: issue 15.11
+#[test]
+fn watchdog_usec_zero_does_not_panic() {
+    let dir = TestDir::new();
+    let text = "[archive]\ndatabase = \"a.db\"\n\n[http]\nmax_retries = 0\n\n[[hydraproxy]]\nname = \"main\"\n\
+                base_url = \"http://127.0.0.1:9/api\"\nreseller_base_url = \"http://127.0.0.1:9\"\n\
+                allow_insecure_http = true\ntoken = \"t\"\nschedule = \"0 0 0 1 1 *\"\n";
+    let cfg = dir.write("daemon.toml", text, 0o600);
+    let socket = UnixDatagram::bind(dir.path("notify.sock")).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let log = dir.path("stderr.log");
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", dir.path("notify.sock"))
+        .env("WATCHDOG_USEC", "0")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    wait_for(&socket, &mut child, "READY=1", &mut seen);
+    // The catch-up run against a closed port ends (connection refused) and is reported.
+    wait_for(&socket, &mut child, "hydraproxy/main: run", &mut seen);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The config warns about credentials sent over plain http to another machine, and about
+/// secret files others can read or anyone but the owner can write.
+// See: issue 15.11 and 15.7
+#[test]
+fn config_warns_about_insecure_hosts_and_loose_secret_files() {
+    let dir = TestDir::new();
+    let token = dir.write("token", "tok-secret\n", 0o644);
+    let text = format!(
+        "[archive]\ndatabase = \"a.db\"\n\n[[hydraproxy]]\nname = \"main\"\n\
+         base_url = \"http://10.0.0.7/api\"\nreseller_base_url = \"http://localhost:8080\"\n\
+         allow_insecure_http = true\ntoken_file = {:?}\n",
+        token.display().to_string()
+    );
+    let cfg = dir.write("daemon.toml", &text, 0o664);
+    let config = usage_archiver::config::load(&cfg).unwrap();
+    let warnings = config.warnings.join("\n");
+    assert!(
+        warnings.contains("`hydraproxy.base_url` sends credentials over plain http to 10.0.0.7"),
+        "{warnings}"
+    );
+    assert!(
+        !warnings.contains("localhost"),
+        "loopback is fine: {warnings}"
+    );
+    assert!(
+        warnings.contains("`hydraproxy.token_file`:")
+            && warnings.contains("readable by every user"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("daemon.toml is writable by its group or others"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("tok-secret"));
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let quiet = usage_archiver::config::load(&cfg).unwrap();
+    assert_eq!(quiet.warnings.len(), 1, "{:?}", quiet.warnings);
+}
+
+/// Relative paths in the config (`database`, `metrics_textfile`, `*_file`) are taken
+/// from the config file's directory, not from the working directory (`/` under systemd).
+// See: issue 15.11
+#[test]
+fn relative_paths_are_taken_from_the_config_directory() {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.path("etc")).unwrap();
+    dir.write("etc/hydra.token", "tok-from-file\n", 0o600);
+    let text = "[archive]\ndatabase = \"state/archive.db\"\nmetrics_textfile = \"m.prom\"\n\n\
+                [[hydraproxy]]\nname = \"main\"\ntoken_file = \"hydra.token\"\n";
+    let cfg = dir.write("etc/daemon.toml", text, 0o600);
+    let config = usage_archiver::config::load(&cfg).unwrap();
+    assert_eq!(config.archive.database, dir.path("etc/state/archive.db"));
+    assert_eq!(
+        config.archive.metrics_textfile,
+        Some(dir.path("etc/m.prom"))
+    );
+    // check-config from another working directory finds the token file.
+    let out = Command::new(BIN)
+        .args(["check-config", "--config", cfg.to_str().unwrap()])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("etc/state/archive.db"), "{stdout}");
+}
