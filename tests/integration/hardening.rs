@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use httpmock::MockServer;
-use usage_archiver::providers::Provider;
 
 use crate::common::*;
 
