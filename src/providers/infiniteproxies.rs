@@ -241,7 +241,8 @@ fn mb_value(value: &serde_json::Value) -> Result<f64, String> {
     }
 }
 
-/// Turns 404 into NotFound, other error statuses and `status.code` ≥ 400 into Api errors.
+/// Turns 404 into NotFound, other error statuses and `status.code` ≥ 400 into Api errors,
+/// and a `status.code` of 401 or 403 into rejected credentials even under HTTP 200.
 fn checked_body(
     endpoint: &'static str,
     resp: &Response,
@@ -265,6 +266,12 @@ fn checked_body(
         .pointer("/status/code")
         .and_then(serde_json::Value::as_u64);
     match code {
+        // The document's envelope carries the real outcome, whatever the HTTP status said.
+        Some(401 | 403) => Err(ProviderError::Rejected {
+            endpoint: endpoint.to_owned(),
+            message: message(),
+            hint: REJECTED_HINT,
+        }),
         Some(404) => Err(ProviderError::NotFound {
             endpoint: endpoint.to_owned(),
             message: message(),

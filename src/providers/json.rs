@@ -210,7 +210,10 @@ pub(crate) fn flexible_id<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Err
     }
 }
 
-/// Parses a `YYYY-MM-DD` date, rejecting any other shape.
+/// The first day a provider's usage may fall on; anything earlier is not real data.
+pub(crate) const FIRST_PLAUSIBLE_YEAR: i32 = 2000;
+
+/// Parses a `YYYY-MM-DD` date, rejecting any other shape and days before 2000.
 ///
 /// By hand, not by chrono's `parse_from_str`, which parses its format string on every
 /// call: this runs once per day of every response.
@@ -230,7 +233,14 @@ pub(crate) fn parse_day(text: &str) -> Result<NaiveDate, String> {
         }
         _ => None,
     };
-    day.ok_or_else(|| format!("{text:?} is not a YYYY-MM-DD date"))
+    match day {
+        Some(day) if chrono::Datelike::year(&day) >= FIRST_PLAUSIBLE_YEAR => Ok(day),
+        Some(_) => Err(format!(
+            "{} is before {FIRST_PLAUSIBLE_YEAR}, not a real usage day",
+            quote(text)
+        )),
+        None => Err(format!("{} is not a YYYY-MM-DD date", quote(text))),
+    }
 }
 
 /// How many characters of a provider's value an error quotes.
@@ -259,10 +269,18 @@ pub(crate) fn kind_of(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// A megabyte figure must be finite and not negative.
+/// The largest megabyte figure believed: 2^63 bytes (8 EiB), far above any account's
+/// traffic, yet below where a counter would wrap or a sum overflow.
+pub(crate) const MAX_MB: f64 = 8_796_093_022_208.0; // 2^63 bytes / 2^20
+
+/// A megabyte figure must be finite, not negative, and no more than [`MAX_MB`].
 pub(crate) fn check_mb(field: &str, value: f64) -> Result<f64, String> {
-    if value.is_finite() && value >= 0.0 {
+    if value.is_finite() && (0.0..=MAX_MB).contains(&value) {
         Ok(value)
+    } else if value > MAX_MB {
+        Err(format!(
+            "{field} is {value} MB, beyond any real traffic (over 2^63 bytes)"
+        ))
     } else {
         Err(format!(
             "{field} is {value}, expected a non-negative number of MB"
@@ -322,9 +340,16 @@ mod tests {
             Ok(NaiveDate::from_ymd_opt(2022, 4, 25).unwrap())
         );
         assert_eq!(
-            parse_day("0999-12-31"),
-            Ok(NaiveDate::from_ymd_opt(999, 12, 31).unwrap())
+            parse_day("2000-01-01"),
+            Ok(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap())
         );
+        // See: issue 15.9 (a day before 2000 is no real reading)
+        for early in ["0999-12-31", "1999-12-31", "0000-01-01"] {
+            assert!(
+                parse_day(early).unwrap_err().contains("before 2000"),
+                "{early}"
+            );
+        }
         for bad in [
             "2022-4-25",
             "2022-02-30",

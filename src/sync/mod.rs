@@ -364,10 +364,34 @@ impl<'a> AccountRun<'a> {
     }
 }
 
-/// Removes days after the fetch's UTC day and months after its month: a provider
-/// cannot have measured them, so they are refused with a warning and never stored.
-fn drop_future_periods(subject: &str, data: &mut SubjectUsage, fetched: FetchTime) {
+/// Checks a subject's periods against the fetch. A day after tomorrow (UTC) cannot be a
+/// reading: the answer is malformed and nothing of it is stored. Tomorrow (a provider a
+/// little ahead of UTC) and months after the fetch's month are dropped with a warning.
+fn check_periods(
+    subject: &str,
+    mut data: SubjectUsage,
+    fetched: FetchTime,
+) -> Result<SubjectUsage, ProviderError> {
     let today = fetched.day();
+    let tomorrow = today + TimeDelta::days(1);
+    if let Some(far) = data
+        .days
+        .iter()
+        .map(|d| d.day)
+        .filter(|d| *d > tomorrow)
+        .max()
+    {
+        let raw = data.raw.first().cloned().unwrap_or_else(|| RawResponse {
+            endpoint: "response".to_owned(),
+            status: 0,
+            body: bytes::Bytes::new(),
+        });
+        return Err(ProviderError::Malformed {
+            endpoint: raw.endpoint.clone(),
+            reason: format!("day {far} is after tomorrow ({tomorrow}) at the fetch; not a reading"),
+            raw: Box::new(raw),
+        });
+    }
     let this_month = today.with_day(1).unwrap_or(today);
     let mut future: Vec<String> = Vec::new();
     data.days.retain(|d| {
@@ -393,6 +417,7 @@ fn drop_future_periods(subject: &str, data: &mut SubjectUsage, fetched: FetchTim
             "Refused periods dated after the fetch; they were not stored"
         );
     }
+    Ok(data)
 }
 
 /// Runs `work` unless `cancel` fires first; `None` when cancelled.

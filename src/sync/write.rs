@@ -7,7 +7,7 @@
 
 use chrono::TimeDelta;
 
-use super::{AccountRun, Failure, LostDays, drop_future_periods};
+use super::{AccountRun, Failure, LostDays, check_periods};
 use crate::config::KeepRaw;
 use crate::error::ProviderError;
 use crate::model::{FetchTime, SubjectUsage};
@@ -95,7 +95,7 @@ impl AccountRun<'_> {
             fetched,
         } in batch
         {
-            match result {
+            match result.and_then(|data| check_periods(&subject, data, fetched)) {
                 Ok(data) => writes.push(self.subject_write(subject, data, fetched)),
                 Err(ProviderError::NotFound { message, .. }) => {
                     self.record_gone(subject, message).await?;
@@ -148,10 +148,9 @@ impl AccountRun<'_> {
     fn subject_write(
         &self,
         subject: String,
-        mut data: SubjectUsage,
+        data: SubjectUsage,
         fetched: FetchTime,
     ) -> SubjectWrite {
-        drop_future_periods(&subject, &mut data, fetched);
         let window = i64::from(self.account.retention_days.max(1)) - 1;
         let window_start = fetched.day() - TimeDelta::days(window);
         let covered_from = data

@@ -86,17 +86,16 @@ async fn a_run_across_midnight_judges_each_fetch_by_its_own_time() {
     );
 }
 
-/// A day after the fetch's UTC day cannot have been measured: it is refused, the rest is kept.
+/// Tomorrow (a provider a little ahead of UTC) cannot have been measured yet: it is
+/// refused with a warning and the rest is kept. A day after tomorrow is no reading at all:
+/// the answer is malformed, nothing of it is stored, and the error says which day.
+// See: issue 15.9
 #[tokio::test]
 async fn future_days_are_refused() {
     let (server, dir) = hydra_server().await;
-    mock_usage(
+    let tomorrow = mock_usage(
         &server,
-        usage_body(&[
-            ("2026-03-01", 1.0),
-            ("2026-03-02", 2.0),
-            ("2027-01-01", 3.0),
-        ]),
+        usage_body(&[("2026-03-01", 1.0), ("2026-03-02", 2.0)]),
     )
     .await;
     let config = hydra_config(&server, &dir.db(), "orders = [1]", "");
@@ -104,6 +103,33 @@ async fn future_days_are_refused() {
     assert_eq!(report.status, RunStatus::Ok);
     let days: Vec<String> = day_rows(&dir.db(), "1").into_iter().map(|r| r.0).collect();
     assert_eq!(days, ["2026-03-01"]);
+
+    tomorrow.delete_async().await;
+    mock_usage(
+        &server,
+        usage_body(&[("2026-03-01", 5.0), ("2027-01-01", 3.0)]),
+    )
+    .await;
+    let report = sync_at(&config, at("2026-03-01T13:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert!(
+        report.errors[0].contains("day 2027-01-01 is after tomorrow (2026-03-02)"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(
+        day_rows(&dir.db(), "1")[0].3,
+        1.0,
+        "nothing of the malformed answer was stored"
+    );
+    assert_eq!(
+        count(
+            &dir.db(),
+            "SELECT count(*) FROM raw_response WHERE subject = '1'"
+        ),
+        1,
+        "the answer is kept raw"
+    );
 }
 
 /// 29 February exists in leap years only; the month rollup counts it.

@@ -172,3 +172,113 @@ fn relative_paths_are_taken_from_the_config_directory() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("etc/state/archive.db"), "{stdout}");
 }
+
+fn ok_response(body: &str) -> usage_archiver::http::Response {
+    usage_archiver::http::Response {
+        status: reqwest::StatusCode::OK,
+        body: body.to_owned().into(),
+    }
+}
+
+/// HostBill's `"error": []` on a successful answer is no error (an error list with
+/// something in it still is), and InfiniteProxies' `status.code` 401/403 is rejected
+/// credentials even under HTTP 200.
+// See: issue 15.9
+#[tokio::test]
+async fn answers_the_documents_allow() {
+    let server = MockServer::start_async().await;
+    let balance = r#"{"success":true,"error":[],"details":{"currency":"EUR","acc_balance":"1.50","acc_credit":"0"}}"#;
+    server
+        .mock_async(|when, then| {
+            when.path("/ok/balance");
+            then.status(200).body(balance);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.path("/bad/balance");
+            then.status(200)
+                .body(r#"{"error":["session expired"],"details":{}}"#);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.path("/ip/@me");
+            then.status(200)
+                .body(r#"{"status":{"code":401,"message":"API Key is invalid"}}"#);
+        })
+        .await;
+    let dir = TestDir::new();
+    let text = format!(
+        "[http]\nmax_retries = 0\n\n\
+         [[hostens]]\nname = \"ok\"\nbase_url = \"{0}/ok\"\nallow_insecure_http = true\nusername = \"a@b.c\"\npassword = \"p\"\n\n\
+         [[hostens]]\nname = \"bad\"\nbase_url = \"{0}/bad\"\nallow_insecure_http = true\nusername = \"a@b.c\"\npassword = \"p\"\n\n\
+         [[infiniteproxies]]\nname = \"ip\"\nbase_url = \"{0}/ip\"\nallow_insecure_http = true\napi_key = \"k\"\n",
+        server.base_url()
+    );
+    let config = usage_archiver::config::parse(&text, &dir.path("t.toml"))
+        .unwrap()
+        .config;
+    let http = usage_archiver::http::HttpClient::new(&config.http).unwrap();
+    let provider = |label: &str| {
+        let account = config.accounts.iter().find(|a| a.label() == label).unwrap();
+        let vault = std::sync::Arc::new(usage_archiver::providers::NoVault);
+        usage_archiver::providers::build(account, &http, vault)
+    };
+    let (balances, _) = provider("hostens/ok").fetch_balance().await.unwrap();
+    assert_eq!(balances[0].value, 1.5);
+    let err = provider("hostens/bad").fetch_balance().await.unwrap_err();
+    assert!(err.to_string().contains("session expired"), "{err}");
+    let err = provider("infiniteproxies/ip")
+        .fetch_balance()
+        .await
+        .unwrap_err();
+    assert!(err.is_rejected(), "{err}");
+    assert!(err.to_string().contains("API Key is invalid"), "{err}");
+}
+
+/// Readings beyond plausibility are malformed answers that name the field: a counter
+/// above 2^63 bytes, a figure that would round to infinity, a day before 2000.
+// See: issue 15.9
+#[test]
+fn implausible_readings_are_malformed() {
+    use usage_archiver::providers::{hostens, hydraproxy, proxyshard};
+    let profile = |spent: &str| {
+        proxyshard::parse_profile(
+            "standart/owner",
+            &ok_response(&format!(r#"{{"data_spent":{spent}}}"#)),
+        )
+    };
+    assert!(
+        profile("9223372036854775807").is_ok(),
+        "2^63 - 1 bytes is believed"
+    );
+    for spent in ["9.3e18", "\"1e400\""] {
+        let err = profile(spent).unwrap_err().to_string();
+        assert!(err.contains("data_spent"), "{spent}: {err}");
+    }
+    let details = |bw_in: &str| {
+        hostens::parse_details(
+            format!(r#"{{"bw_in":{bw_in},"bw_out":1}}"#).as_bytes(),
+            1024.0,
+        )
+    };
+    assert!(details("1e9").is_ok());
+    // A figure under f64::MAX that the GB-to-MB conversion would take to infinity.
+    let err = details("1.7e308").unwrap_err();
+    assert!(err.contains("bw_in"), "{err}");
+    let usage = |day: &str, total: &str| {
+        let body = format!(
+            r#"{{"status":"OK","order_id":5,"usage":[{{"date":"{day}","bandwidth_upload_mb":0,"bandwidth_download_mb":0,"bandwidth_total_mb":{total}}}]}}"#
+        );
+        hydraproxy::parse_usage_history(5, &ok_response(&body))
+    };
+    assert!(usage("2026-03-01", "1").is_ok());
+    let err = usage("1999-12-31", "1").unwrap_err().to_string();
+    assert!(
+        err.contains("usage[0].date") && err.contains("before 2000"),
+        "{err}"
+    );
+    let err = usage("2026-03-01", "\"1e309\"").unwrap_err().to_string();
+    assert!(err.contains("bandwidth_total_mb"), "{err}");
+}

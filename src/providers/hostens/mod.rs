@@ -208,11 +208,19 @@ impl Provider for Hostens {
     }
 }
 
-/// 404 is not found; other non-2xx, `success: false` and `error` bodies are provider errors.
+/// 404 is not found; other non-2xx, `success: false` and bodies whose `error` says
+/// something are provider errors. HostBill sends `"error": []` on success in places (the
+/// document shows it): an empty list, string or `null` is no error.
 pub(super) fn checked(endpoint: &str, resp: Response) -> Result<Response, ProviderError> {
     API.checked(endpoint, resp, |v| {
-        v.get("success") == Some(&Value::Bool(false))
-            || v.get("error").is_some_and(|e| !e.is_null())
+        let says_error = |e: &Value| match e {
+            Value::Null | Value::Bool(false) => false,
+            Value::Array(items) => !items.is_empty(),
+            Value::String(text) => !text.trim().is_empty(),
+            Value::Object(map) => !map.is_empty(),
+            _ => true,
+        };
+        v.get("success") == Some(&Value::Bool(false)) || v.get("error").is_some_and(says_error)
     })
 }
 
