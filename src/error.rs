@@ -7,6 +7,22 @@
 
 use std::time::Duration;
 
+/// The most bytes of an error text a log line or the archive keeps (`sync_run.error`,
+/// `sync_error`); a provider's whole answer is kept raw instead, per `keep_raw`.
+pub const MAX_ERROR_BYTES: usize = 1024;
+
+/// `text` cut to [`MAX_ERROR_BYTES`] on a character boundary, saying how much was cut.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= MAX_ERROR_BYTES {
+        return text.to_owned();
+    }
+    let mut cut = MAX_ERROR_BYTES - 40;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..cut], text.len() - cut)
+}
+
 /// What went wrong talking HTTP to a provider, after retries.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::endpoint::{Api, shorten};
-use super::json::{check_mb, decode, decode_value, parse_day};
+use super::json::{check_mb, decode, decode_value, parse_day, quote};
 use super::{Discovery, Provider, ProviderKind};
 use crate::config::hydraproxy::parse_order_id;
 use crate::config::{AccountConfig, HydraProxySettings, Secret};
@@ -175,7 +175,7 @@ impl Provider for HydraProxy {
     async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError> {
         let order_id = parse_order_id(subject).ok_or_else(|| ProviderError::Api {
             endpoint: USAGE_ENDPOINT.to_owned(),
-            message: format!("{subject:?} is not a HydraProxy order id"),
+            message: format!("{} is not a HydraProxy order id", quote(subject)),
         })?;
         let resp = self
             .request(

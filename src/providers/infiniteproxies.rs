@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use std::collections::BTreeSet;
 
 use super::endpoint::{Api, shorten};
-use super::json::{check_mb, decode, decode_value, parse_day};
+use super::json::{check_mb, decode, decode_value, kind_of, parse_day, quote};
 use super::{Discovery, Provider, ProviderKind};
 use crate::config::{AccountConfig, InfiniteProxiesSettings};
 use crate::error::ProviderError;
@@ -236,8 +236,8 @@ fn mb_value(value: &serde_json::Value) -> Result<f64, String> {
         serde_json::Value::String(s) => s
             .trim()
             .parse()
-            .map_err(|_| format!("expected a number, got {s:?}")),
-        other => Err(format!("expected a number, got {other}")),
+            .map_err(|_| format!("expected a number, got {}", quote(s))),
+        other => Err(format!("expected a number, got {}", kind_of(other))),
     }
 }
 

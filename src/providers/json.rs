@@ -29,15 +29,53 @@ pub(crate) fn decode_value<T: DeserializeOwned>(value: serde_json::Value) -> Res
 }
 
 fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> String {
-    let path = err.path().to_string();
+    let path = bound_quotes(&err.path().to_string());
     let inner = err.into_inner();
-    if inner.is_syntax() || inner.is_eof() {
+    let syntax = inner.is_syntax() || inner.is_eof();
+    let inner = bound_quotes(&inner.to_string());
+    if syntax {
         format!("invalid JSON: {inner}")
     } else if path == "." {
-        inner.to_string()
+        inner
     } else {
         format!("{path}: {inner}")
     }
+}
+
+/// `message` with every `"…"` it quotes (serde quotes the offending value) cut to
+/// [`MAX_QUOTED_CHARS`] characters: a 4 MiB string in a numeric field must not become
+/// a 4 MiB error.
+pub(crate) fn bound_quotes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut rest = message;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..start]);
+        let quoted = &rest[start + 1..];
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in quoted.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let inner = &quoted[..end.unwrap_or(quoted.len())];
+        match inner.char_indices().nth(MAX_QUOTED_CHARS) {
+            None => out.push_str(&format!("\"{inner}\"")),
+            Some((cut, _)) => out.push_str(&format!(
+                "\"{}\"… ({} more bytes)",
+                &inner[..cut],
+                inner.len() - cut
+            )),
+        }
+        rest = end.map_or("", |e| &quoted[e + 1..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A JSON number, or a string holding one.
@@ -118,7 +156,7 @@ pub(crate) fn flexible_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Er
         NumberOrString::Text(s) => s
             .trim()
             .parse::<f64>()
-            .map_err(|_| de::Error::custom(format!("expected a number, got {s:?}")))?,
+            .map_err(|_| de::Error::custom(format!("expected a number, got {}", quote(&s))))?,
     };
     if value.is_finite() {
         Ok(value)
@@ -203,9 +241,13 @@ pub(crate) fn flexible_id<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Err
         NumberOrString::Number(n) if n >= 0.0 && n.fract() == 0.0 && n < 9.0e15 => Ok(n as u64),
         NumberOrString::Text(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
             .parse()
-            .map_err(|_| de::Error::custom(format!("id {s:?} is too large"))),
-        other => Err(de::Error::custom(format!(
-            "expected an integer id, got {other:?}"
+            .map_err(|_| de::Error::custom(format!("id {} is too large", quote(&s)))),
+        NumberOrString::Number(n) => Err(de::Error::custom(format!(
+            "expected an integer id, got the number {n}"
+        ))),
+        NumberOrString::Text(s) => Err(de::Error::custom(format!(
+            "expected an integer id, got {}",
+            quote(&s)
         ))),
     }
 }

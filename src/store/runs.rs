@@ -2,11 +2,13 @@
 //!
 //! Every sync of every account leaves a row in `sync_run`, opened as
 //! `running` before the first request and closed with its outcome, so a
-//! crash shows up as a run that never finished.
+//! crash shows up as a run that never finished. Error texts are kept to
+//! [`crate::error::MAX_ERROR_BYTES`] each.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+use crate::error::bounded;
 use crate::model::{FetchTime, RawResponse};
 
 /// How a `sync_error` row for a subject the provider no longer has begins.
@@ -82,7 +84,7 @@ pub fn finish_run(
         params![
             id, at.rfc3339(), status.as_str(), count(totals.subjects_ok),
             count(totals.subjects_failed), count(totals.rows_inserted),
-            count(totals.rows_updated), totals.error
+            count(totals.rows_updated), totals.error.as_deref().map(bounded)
         ],
     )?;
     Ok(())
@@ -102,7 +104,7 @@ pub fn insert_error(
 ) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO sync_error (run_id, subject, error) VALUES (?1, ?2, ?3)",
-        params![run_id, subject, error],
+        params![run_id, subject, bounded(error)],
     )?;
     Ok(())
 }
@@ -121,7 +123,7 @@ pub fn insert_raw(
         "INSERT INTO raw_response (provider, account, subject, endpoint, http_status, fetched_at, error, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![provider, account, subject, raw.endpoint, raw.status, at.rfc3339(), error, raw.body.as_ref()])?;
+    .execute(params![provider, account, subject, raw.endpoint, raw.status, at.rfc3339(), error.map(bounded), raw.body.as_ref()])?;
     Ok(())
 }
 

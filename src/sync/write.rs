@@ -200,10 +200,10 @@ impl AccountRun<'_> {
         err: &ProviderError,
         fetched: FetchTime,
     ) -> Result<Failure, StoreError> {
-        let message = match &subject {
+        let message = crate::error::bounded(&match &subject {
             Some(s) => format!("subject {s}: {err}"),
             None => err.to_string(),
-        };
+        });
         if err.is_rejected() {
             tracing::error!(error = %message, "Credentials rejected; stopping this account's run");
         } else {

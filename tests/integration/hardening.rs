@@ -282,3 +282,53 @@ fn implausible_readings_are_malformed() {
     let err = usage("2026-03-01", "\"1e309\"").unwrap_err().to_string();
     assert!(err.contains("bandwidth_total_mb"), "{err}");
 }
+
+/// A 4 MiB string in a numeric field is quoted by at most 64 characters: the log line,
+/// `sync_runs.error` and the `sync_error` row stay under 1 KiB (and so every later run's),
+/// while the whole body is still kept raw.
+// See: issue 15.5
+#[tokio::test]
+async fn a_huge_value_makes_a_bounded_error() {
+    let (server, dir) = hydra_server().await;
+    let huge = "9".repeat(64) + &"A".repeat(4 << 20);
+    let body = format!(
+        r#"{{"status":"OK","order_id":1,"usage":[{{"date":"2026-03-01","bandwidth_upload_mb":"{huge}","bandwidth_download_mb":0,"bandwidth_total_mb":0}}]}}"#
+    );
+    mock_usage(&server, body.clone()).await;
+    let text = hydra_toml(&server.base_url(), &dir.db(), "orders = [1]", "");
+    let cfg = dir.write("daemon.toml", &text, 0o600);
+    let out = Command::new(BIN)
+        .args(["backfill", "--quiet", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    for (name, stream) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let text = String::from_utf8_lossy(stream);
+        let longest = text.lines().map(str::len).max().unwrap_or(0);
+        assert!(longest < 2048, "{name} has a line of {longest} bytes");
+        assert!(
+            text.contains("bandwidth_upload_mb") || name == "stdout",
+            "{name} names the field: {text}"
+        );
+    }
+    for sql in [
+        "SELECT max(length(error)) FROM sync_runs",
+        "SELECT max(length(error)) FROM sync_error",
+        "SELECT max(length(error)) FROM raw_response",
+    ] {
+        let longest = count(&dir.db(), sql);
+        assert!((100..=1024).contains(&longest), "{sql}: {longest}");
+    }
+    let error: String = open(&dir.db())
+        .query_row("SELECT error FROM sync_error", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        error.len() < 400 && error.contains(&format!("\"{}\"… (", "9".repeat(64))),
+        "the value is quoted by its first 64 characters: {error}"
+    );
+    assert_eq!(
+        count(&dir.db(), "SELECT length(body) FROM raw_response"),
+        body.len() as i64,
+        "the raw body is kept whole"
+    );
+}

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::endpoint::{Api, shorten};
-use super::json::decode;
+use super::json::{decode, quote};
 use super::{Discovery, Provider, ProviderKind, TokenVault};
 use crate::config::{AccountConfig, HostensAuth, HostensSettings, Secret};
 use crate::error::{HttpError, ProviderError};
@@ -157,7 +157,7 @@ impl Provider for Hostens {
         if subject.is_empty() || !subject.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ProviderError::Api {
                 endpoint: SERVER.to_owned(),
-                message: format!("{subject:?} is not a Hostens server id"),
+                message: format!("{} is not a Hostens server id", quote(subject)),
             });
         }
         let details = self.get(SERVER, &["server", subject]).await?;

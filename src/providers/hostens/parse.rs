@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::SECRET_FIELDS;
 use crate::model::{BalanceSnapshot, CounterKind, CounterReading, MonthResources, MonthUsage};
-use crate::providers::json::{check_mb, decode, decode_value, strip};
+use crate::providers::json::{check_mb, decode, decode_value, quote, strip};
 
 /// Wire types, named after the endpoints.
 mod api {
@@ -204,8 +204,8 @@ pub fn parse_balance(body: &[u8]) -> Result<Vec<BalanceSnapshot>, String> {
     let currency = b.currency.trim().to_uppercase();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(format!(
-            "currency {:?} is not a three-letter code",
-            b.currency
+            "currency {} is not a three-letter code",
+            quote(&b.currency)
         ));
     }
     let mut balances = vec![BalanceSnapshot {

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::endpoint::{Api, shorten};
-use super::json::decode;
+use super::json::{decode, quote};
 use super::{Discovery, Provider, ProviderKind};
 use crate::config::{AccountConfig, ProxyShardSettings, Secret};
 use crate::error::ProviderError;
@@ -261,7 +261,7 @@ impl Provider for ProxyShard {
             Some((proxy_type, user_id)) => self.fetch_sub_user(proxy_type, user_id).await,
             None => Err(ProviderError::Api {
                 endpoint: "subject".to_owned(),
-                message: format!("{subject:?} is not a ProxyShard subject"),
+                message: format!("{} is not a ProxyShard subject", quote(subject)),
             }),
         }
     }
