@@ -288,12 +288,19 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// TOML syntax, an unknown key, or a value of the wrong type.
-    #[error("{}: {message}", .path.display())]
+    /// TOML syntax, an unknown key, or a value of the wrong type. The message names the
+    /// key, line and column, never the value (it may be a secret).
+    #[error("{}:{line}:{column}: {}{message}", .path.display(), .key.as_ref().map(|k| format!("`{k}`: ")).unwrap_or_default())]
     Parse {
         /// The file.
         path: PathBuf,
-        /// toml's message, which names the key, line and column.
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column (in characters) of the error.
+        column: usize,
+        /// The key whose value is wrong, as `table.key`, when the error is in a value.
+        key: Option<String>,
+        /// What is wrong, with any value the parser quoted replaced by `…`.
         message: String,
     },
     /// A value of the right type that is not acceptable.
@@ -343,10 +350,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Validates config text. `path` names the file in messages, and relative paths in it
 /// (`database`, `metrics_textfile`, `*_file`) are taken from its directory.
 pub fn parse(text: &str, path: &Path) -> Result<Parsed, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string().trim_end().to_owned(),
-    })?;
+    let raw: RawConfig =
+        toml::from_str(text).map_err(|e| validate::syntax_error(text, path, &e))?;
     let validator = Validator::new(text, path);
     let mut parsed = validator.config(raw)?;
     parsed.config.warnings = validator.into_warnings();

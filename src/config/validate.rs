@@ -315,6 +315,110 @@ pub(crate) fn credential_name(kind: ProviderKind, account: &str) -> String {
     format!("{}-{account}", kind.as_str())
 }
 
+/// A TOML error as the operator sees it: key, line and column, and toml's message with
+/// every value it quotes replaced by `…`. toml's own `Display` prints the offending source
+/// line and serde's messages quote the value, either of which may be a secret.
+pub(super) fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
+    let offset = err.span().map_or(0, |s| s.start).min(text.len());
+    let line = line_of(text, offset);
+    let line_start = text
+        .get(..offset)
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let column = text
+        .get(line_start..offset)
+        .map_or(0, |t| t.chars().count())
+        + 1;
+    ConfigError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        key: key_at(text, offset),
+        message: hide_values(err.message().trim_end()),
+    }
+}
+
+/// The `table.key` whose value holds `offset`: the key before the `=` of the nearest line
+/// at or above it that assigns one, under the nearest table header above that.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset)?;
+    let current = text
+        .get(offset..)
+        .and_then(|t| t.split('\n').next())
+        .unwrap_or("");
+    let mut lines = before.split('\n').rev();
+    let first = lines.next().unwrap_or("").to_owned() + current;
+    let assignment = std::iter::once(first.as_str())
+        .chain(lines.clone())
+        .find_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+        .filter(|k| is_bare_key(k))?;
+    let table = lines
+        .find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("[[")
+                .and_then(|t| t.strip_suffix("]]"))
+                .or_else(|| l.strip_prefix('[').and_then(|t| t.strip_suffix(']')))
+        })
+        .map(str::trim)
+        .filter(|t| is_bare_key(t));
+    Some(match table {
+        Some(table) => format!("{table}.{assignment}"),
+        None => assignment.to_owned(),
+    })
+}
+
+/// Letters, digits, `_`, `-` and dots: a key as daemon.toml writes them.
+fn is_bare_key(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+}
+
+/// `message` with every `"…"` and, in messages about a value, every `` `…` `` replaced by
+/// `…`: field names stay (`unknown field `tokn``), values go (`integer `12345678``).
+fn hide_values(message: &str) -> String {
+    let about_value = ["invalid type", "invalid value", "invalid length"]
+        .iter()
+        .any(|p| message.starts_with(p));
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(['"', '`']) {
+        let quote = rest[start..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..=start]);
+        let inside = &rest[start + 1..];
+        let end = closing(inside, quote);
+        let quoted = &inside[..end.unwrap_or(inside.len())];
+        if quote == '"' || about_value {
+            out.push('…');
+        } else {
+            out.push_str(quoted);
+        }
+        match end {
+            Some(end) => {
+                out.push(quote);
+                rest = &inside[end + 1..];
+            }
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where `quote` closes `text` (a `\` escapes the next character inside `"…"`).
+fn closing(text: &str, quote: char) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '\\' if quote == '"' && !escaped => escaped = true,
+            c if c == quote && !escaped => return Some(i),
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
 /// 1-based line number of a byte offset.
 pub(super) fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)

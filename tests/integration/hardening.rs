@@ -332,3 +332,69 @@ async fn a_huge_value_makes_a_bounded_error() {
         "the raw body is kept whole"
     );
 }
+
+/// A config error never quotes a secret: for every secret key of every account table, a
+/// value left unterminated or of the wrong type is reported by key, line and column,
+/// through the library and through `check-config` alike.
+// See: issue 15.4
+#[test]
+fn config_errors_never_quote_a_secret() {
+    let dir = TestDir::new();
+    let keys = usage_archiver::config::secret_keys();
+    assert_eq!(
+        keys.len(),
+        5,
+        "token, api_key, password, refresh_token, token"
+    );
+    for (kind, key) in keys {
+        let secret = "Sx9-zq-SECRET-VALUE";
+        for value in [
+            format!("\"{secret}"),
+            format!("'{secret}"),
+            format!("\"\"\"{secret}\n"),
+            "738291047163".to_owned(),
+            format!("[\"{secret}\"]"),
+            format!("{{ v = \"{secret}\" }}"),
+            format!("\"{secret}\" x"),
+        ] {
+            let text = format!(
+                "[archive]\ndatabase = \"a.db\"\n\n[[{}]]\nname = \"main\"\n{key} = {value}\n",
+                kind.as_str()
+            );
+            let shown = usage_archiver::config::parse(&text, std::path::Path::new("d.toml"))
+                .unwrap_err()
+                .to_string();
+            let what = format!("{}.{key} = {value}", kind.as_str());
+            assert!(
+                !shown.contains(secret) && !shown.contains("738291047163"),
+                "{what}: {shown}"
+            );
+            // The line and column where the parser stopped (an unterminated multi-line
+            // string runs to the end of the file).
+            let place: Vec<&str> = shown.splitn(4, ':').collect();
+            assert!(
+                place[0] == "d.toml"
+                    && place[1].parse::<usize>().is_ok_and(|l| l >= 6)
+                    && place[2].parse::<usize>().is_ok(),
+                "{what}: {shown}"
+            );
+            assert!(
+                shown.contains(&format!("`{}.{key}`", kind.as_str())),
+                "{what}: {shown}"
+            );
+
+            let file = dir.write("d.toml", &text, 0o600);
+            let out = Command::new(BIN)
+                .args(["check-config", "--config", file.to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2));
+            let all = [out.stdout, out.stderr].concat();
+            let all = String::from_utf8_lossy(&all);
+            assert!(
+                !all.contains(secret) && !all.contains("738291047163"),
+                "{what}: {all}"
+            );
+        }
+    }
+}
