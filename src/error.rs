@@ -62,6 +62,13 @@ pub enum HttpError {
     /// The body broke off or another transient transport failure.
     #[error("request failed")]
     Transport(#[source] reqwest::Error),
+    /// The provider redirected to another origin (another host, port or scheme), which is
+    /// never followed: credentials go only where they were configured to. Never retried.
+    #[error("redirected to {target}, another origin: not followed, no credential was sent there")]
+    Redirected {
+        /// The origin the redirect pointed to (`https://host:port`), without path or query.
+        target: String,
+    },
     /// The request could not be built or followed (bad URL, redirect loop). Never retried.
     #[error("invalid request")]
     Invalid(#[source] reqwest::Error),

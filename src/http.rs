@@ -5,9 +5,10 @@
 //! Retries follow lychee's classification plus connection errors: 429, 5xx,
 //! 408, timeouts and connection failures are retried with exponential
 //! backoff and jitter, `Retry-After` is honoured up to `backoff_max`; 401/403
-//! are returned at once as [`HttpError::Rejected`]. Every other status comes
-//! back as a [`Response`] for the provider to interpret. Nothing here logs a
-//! URL query, a header or a body.
+//! are returned at once as [`HttpError::Rejected`]. Redirects are followed only
+//! within the request's origin (SPEC §5.10), and no `Referer` is sent. Every
+//! other status comes back as a [`Response`] for the provider to interpret.
+//! Nothing here logs a URL query, a header or a body.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,8 +71,32 @@ fn builder(config: &HttpConfig) -> reqwest::ClientBuilder {
         .timeout(config.timeout)
         .connect_timeout(config.connect_timeout)
         .read_timeout(config.timeout)
-        .redirect(reqwest::redirect::Policy::limited(3))
+        .redirect(redirect_policy())
+        .referer(false)
         .no_proxy()
+}
+
+/// Most redirects followed for one request.
+const MAX_REDIRECTS: usize = 3;
+
+/// Follows a redirect only within the origin (scheme, host and port) the request was
+/// sent to, so no credential (an `Authorization` or custom header, a token in a body)
+/// ever goes to another host or from https to http. Any other redirect is not followed:
+/// its 3xx answer comes back and [`classify`] turns it into [`HttpError::Redirected`].
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| same_origin(first, attempt.url()));
+        if !same_origin {
+            attempt.stop()
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// Installs ring as rustls's process-wide crypto provider; later calls are no-ops.
@@ -139,6 +164,11 @@ impl AccountClient {
             .await
             .map_err(HttpError::from_reqwest)?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(HttpError::Redirected {
+                target: redirect_target(response.url(), response.headers()),
+            });
+        }
         let retry_after = parse_retry_after(response.headers());
         let limit = self.http.config.max_body_bytes;
         if response.content_length().is_some_and(|len| len > limit) {
@@ -171,6 +201,25 @@ fn classify(
             status: status.as_u16(),
         }),
         _ => Ok(Response { status, body }),
+    }
+}
+
+/// Whether `next` has the origin of `first`: the same scheme, host and port (so https
+/// to http, or another port of the same host, is another origin).
+fn same_origin(first: &reqwest::Url, next: &reqwest::Url) -> bool {
+    first.origin() == next.origin()
+}
+
+/// Where a redirect not followed pointed: its origin only (`https://host:port`), never
+/// its path or query, which may carry anything.
+fn redirect_target(from: &reqwest::Url, headers: &HeaderMap) -> String {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| from.join(l).ok());
+    match location {
+        Some(url) => url.origin().ascii_serialization(),
+        None => "nowhere (no Location header)".to_owned(),
     }
 }
 
@@ -213,6 +262,25 @@ mod tests {
     #[test]
     fn retry_after_garbage_is_ignored() {
         assert_eq!(parse_retry_after(&headers("soon")), None);
+    }
+
+    /// See: issue 15.3
+    #[test]
+    fn redirects_stay_within_the_origin() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let first = url("https://api.example.com/v2/customers");
+        assert!(same_origin(
+            &first,
+            &url("https://api.example.com/v3/x?y=1")
+        ));
+        for other in [
+            "http://api.example.com/v2/customers",
+            "https://api.example.com:8443/v2/customers",
+            "https://evil.example.com/v2/customers",
+            "https://example.com/v2/customers",
+        ] {
+            assert!(!same_origin(&first, &url(other)), "{other}");
+        }
     }
 
     #[test]

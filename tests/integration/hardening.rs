@@ -398,3 +398,87 @@ fn config_errors_never_quote_a_secret() {
         }
     }
 }
+
+/// Redirects never carry a credential to another origin: a redirect to another host (or
+/// from https to http) is not followed and is an error naming the target, whether the
+/// credential is a custom header (InfiniteProxies' `X-API-KEY`), `Authorization` or a
+/// refresh token in a POST body (Hostens). A redirect within the origin is followed, with
+/// no `Referer`.
+// See: issue 15.3
+#[tokio::test]
+async fn redirects_never_carry_credentials_to_another_origin() {
+    let elsewhere = MockServer::start_async().await;
+    let caught = elsewhere
+        .mock_async(|_, then| {
+            then.status(200).body("{}");
+        })
+        .await;
+    let server = MockServer::start_async().await;
+    let target = elsewhere.base_url();
+    for path in ["/ip/@me", "/hostens/token", "/hydra/api/get_account_info/"] {
+        let location = format!("{target}/steal{path}");
+        server
+            .mock_async(|when, then| {
+                when.path(path);
+                then.status(307).header("Location", location);
+            })
+            .await;
+    }
+    let dir = TestDir::new();
+    let text = format!(
+        "[http]\nmax_retries = 0\n\n\
+         [[infiniteproxies]]\nname = \"ip\"\nbase_url = \"{0}/ip\"\nallow_insecure_http = true\n\
+         api_key = \"{TOKEN}\"\nauth_header = \"X-API-KEY\"\nauth_prefix = \"\"\n\n\
+         [[hostens]]\nname = \"token\"\nbase_url = \"{0}/hostens\"\nallow_insecure_http = true\nrefresh_token = \"{TOKEN}\"\n\n\
+         [[hydraproxy]]\nname = \"h\"\nbase_url = \"{0}/hydra/api\"\nallow_insecure_http = true\ntoken = \"{TOKEN}\"\n",
+        server.base_url()
+    );
+    let config = usage_archiver::config::parse(&text, &dir.path("t.toml"))
+        .unwrap()
+        .config;
+    let http = usage_archiver::http::HttpClient::new(&config.http).unwrap();
+    let host = target.trim_start_matches("http://");
+    for account in &config.accounts {
+        let vault = std::sync::Arc::new(usage_archiver::providers::NoVault);
+        let provider = usage_archiver::providers::build(account, &http, vault);
+        let err = provider.check_credentials().await.unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("redirected to http://{host}, another origin")),
+            "{}: {err}",
+            account.label()
+        );
+        assert!(!err.contains(TOKEN) && !err.contains("steal"), "{err}");
+    }
+    caught.assert_calls_async(0).await;
+
+    // Within the origin a redirect is followed, and the next request carries no Referer.
+    let moved = server
+        .mock_async(|when, then| {
+            when.path("/same/get_account_info/");
+            then.status(301)
+                .header("Location", "/same/v2/get_account_info/");
+        })
+        .await;
+    let landed = server
+        .mock_async(|when, then| {
+            when.path("/same/v2/get_account_info/")
+                .header_missing("referer");
+            then.status(200).body(fixture(
+                "hydraproxy",
+                "get_account_info__reseller_host.json",
+            ));
+        })
+        .await;
+    let same = format!(
+        "[[hydraproxy]]\nname = \"h\"\nbase_url = \"{}/same\"\nallow_insecure_http = true\ntoken = \"{TOKEN}\"\n",
+        server.base_url()
+    );
+    let config = usage_archiver::config::parse(&same, &dir.path("t.toml"))
+        .unwrap()
+        .config;
+    let vault = std::sync::Arc::new(usage_archiver::providers::NoVault);
+    let provider = usage_archiver::providers::build(&config.accounts[0], &http, vault);
+    provider.check_credentials().await.unwrap();
+    moved.assert_calls_async(1).await;
+    landed.assert_calls_async(1).await;
+}
