@@ -8,7 +8,8 @@
 //! spawned on a [`TaskTracker`] so shutdown can wait for them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
@@ -110,7 +111,8 @@ impl Runner {
         true
     }
 
-    /// Triggers every account whose last success is older than its schedule's interval.
+    /// Triggers every account whose last success is older than its schedule's interval, or
+    /// lies in the future (the clock moved back since).
     pub async fn catch_up(self: &Arc<Self>, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut started = 0;
         for (index, slot) in self.slots.iter().enumerate() {
@@ -122,7 +124,7 @@ impl Runner {
             let last = last
                 .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
                 .map(|t| t.with_timezone(&Utc));
-            let due = last.is_none_or(|t| now - t > slot.account.schedule.interval(now));
+            let due = slot.account.schedule.is_due(last, now);
             if due && self.trigger(index, "catch-up") {
                 started += 1;
             }
@@ -165,18 +167,96 @@ impl Runner {
     }
 }
 
-/// Adds a job that stamps `beat` with the current time every ten seconds.
+/// The scheduler's liveness, measured on the monotonic clock.
+///
+/// tokio-cron-scheduler fires jobs by the wall clock: after the clock moves back, no job
+/// fires until the old tick time comes round. The heartbeat job then stops beating, and
+/// since the age of the last beat is measured with [`Instant`] (which the wall clock
+/// cannot move), the watchdog sees it and lets systemd restart the service.
+#[derive(Debug)]
+pub struct Heartbeat {
+    origin: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Heartbeat {
+    /// A heartbeat that beats now.
+    pub fn new() -> Self {
+        Self::starting_at(Instant::now())
+    }
+
+    /// A heartbeat that beat at `origin` (tests choose it).
+    pub fn starting_at(origin: Instant) -> Self {
+        Self {
+            origin,
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Records a beat at `at`.
+    pub fn beat_at(&self, at: Instant) {
+        let ms = u64::try_from(at.saturating_duration_since(self.origin).as_millis())
+            .unwrap_or(u64::MAX);
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// How long before `now` the last beat was.
+    pub fn age_at(&self, now: Instant) -> std::time::Duration {
+        let last =
+            self.origin + std::time::Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        now.saturating_duration_since(last)
+    }
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Adds a job that beats `beat` every ten seconds.
 pub async fn add_heartbeat(
     scheduler: &JobScheduler,
-    beat: Arc<AtomicI64>,
+    beat: Arc<Heartbeat>,
 ) -> Result<(), JobSchedulerError> {
-    beat.store(Utc::now().timestamp(), Ordering::Relaxed);
+    beat.beat_at(Instant::now());
     let job = Job::new_async(HEARTBEAT_SCHEDULE, move |_id, _lock| {
         let beat = Arc::clone(&beat);
         Box::pin(async move {
-            beat.store(Utc::now().timestamp(), Ordering::Relaxed);
+            beat.beat_at(Instant::now());
         })
     })?;
     scheduler.add(job).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// See: issue 15.6 (the watchdog kept pinging after the clock moved back)
+    #[test]
+    fn heartbeat_age_follows_the_monotonic_clock() {
+        let start = Instant::now();
+        let beat = Heartbeat::starting_at(start);
+        beat.beat_at(start + Duration::from_secs(10));
+        assert_eq!(
+            beat.age_at(start + Duration::from_secs(15)),
+            Duration::from_secs(5)
+        );
+        // No beat for two minutes (the cron jobs stopped firing): the age grows, whatever
+        // the wall clock says.
+        assert_eq!(
+            beat.age_at(start + Duration::from_secs(130)),
+            Duration::from_secs(120)
+        );
+        // A late beat from before the last one never makes it look older.
+        beat.beat_at(start + Duration::from_secs(5));
+        assert_eq!(
+            beat.age_at(start + Duration::from_secs(15)),
+            Duration::from_secs(5)
+        );
+    }
 }

@@ -9,7 +9,6 @@
 //! `NOTIFY_SOCKET` every notification is a no-op.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,7 +18,7 @@ use tokio_cron_scheduler::JobScheduler;
 
 use crate::config::Config;
 use crate::http::HttpClient;
-use crate::scheduler::{Runner, add_heartbeat};
+use crate::scheduler::{Heartbeat, Runner, add_heartbeat};
 use crate::store::Store;
 use crate::sync::{RunReport, SyncOptions};
 
@@ -62,7 +61,7 @@ pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
         .schedule(&scheduler)
         .await
         .context("cannot schedule the accounts")?;
-    let beat = Arc::new(AtomicI64::new(0));
+    let beat = Arc::new(Heartbeat::new());
     add_heartbeat(&scheduler, Arc::clone(&beat))
         .await
         .context("cannot schedule the heartbeat")?;
@@ -112,23 +111,24 @@ fn notify(states: &[NotifyState<'_>]) {
     }
 }
 
-/// Pings the watchdog at half its interval while the heartbeat is fresh.
-async fn watchdog(beat: Arc<AtomicI64>) {
+/// Pings the watchdog at half its interval while the heartbeat is fresh (younger than
+/// the watchdog interval, and never less than two heartbeats' worth).
+async fn watchdog(beat: Arc<Heartbeat>) {
     // WATCHDOG_USEC=0 (or unreadable) means no watchdog; a zero period would panic the ticker.
     let Some(interval) = sd_notify::watchdog_enabled().filter(|d| !d.is_zero()) else {
         return;
     };
-    let period = interval / 2;
-    let mut ticker = tokio::time::interval(period);
+    let limit = interval.max(Duration::from_secs(20));
+    let mut ticker = tokio::time::interval(interval / 2);
     loop {
         ticker.tick().await;
-        let age = chrono::Utc::now().timestamp() - beat.load(Ordering::Relaxed);
-        if age <= (interval.as_secs() as i64).max(20) {
+        let age = beat.age_at(std::time::Instant::now());
+        if age <= limit {
             notify(&[NotifyState::Watchdog]);
         } else {
             tracing::error!(
-                heartbeat_age_secs = age,
-                "Scheduler heartbeat stale; withholding the watchdog ping"
+                heartbeat_age_secs = age.as_secs(),
+                "Scheduler heartbeat stale (did the clock move back?); withholding the watchdog ping"
             );
         }
     }

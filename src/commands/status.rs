@@ -166,6 +166,13 @@ fn assess(
     let lost_days: usize = gaps.iter().map(|g| g.lost.len()).sum();
     let (health, reason) = match (last_success, &schedule) {
         (None, _) => ("degraded", Some("never synced successfully".to_owned())),
+        (Some(t), _) if crate::config::is_in_future(t, now) => (
+            "degraded",
+            Some(format!(
+                "last success {} is in the future: the clock moved back (or was wrong then); runs are due now",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+        ),
         _ if lost_days > 0 => (
             "degraded",
             Some(format!(

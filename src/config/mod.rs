@@ -29,7 +29,7 @@ pub use hostens::{HostensAuth, HostensSettings};
 pub use hydraproxy::HydraProxySettings;
 pub use infiniteproxies::InfiniteProxiesSettings;
 pub use proxyshard::ProxyShardSettings;
-pub use schedule::Schedule;
+pub use schedule::{FUTURE_SKEW, Schedule, is_in_future};
 pub use secret::Secret;
 use validate::Validator;
 

@@ -8,6 +8,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 
+/// How far ahead of now a recorded time may lie before the clock is distrusted: a last
+/// success further in the future means the clock moved back since (or was wrong then).
+pub const FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
+
+/// Whether `at`, a recorded time, lies more than [`FUTURE_SKEW`] after `now`.
+pub fn is_in_future(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    at - now > FUTURE_SKEW
+}
+
 /// How many upcoming ticks are looked at to find a schedule's interval.
 const INTERVAL_SAMPLE: usize = 12;
 
@@ -46,6 +55,12 @@ impl Schedule {
     /// The expression as written.
     pub fn as_str(&self) -> &str {
         &self.expr
+    }
+
+    /// Whether a run is due at `now`, given the last success: never succeeded, missed at
+    /// least one tick, or a last success in the future (the clock moved back).
+    pub fn is_due(&self, last_success: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        last_success.is_none_or(|t| now - t > self.interval(now) || is_in_future(t, now))
     }
 
     /// The first tick strictly after `t`.

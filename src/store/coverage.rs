@@ -18,22 +18,22 @@ use super::usage::SubjectKey;
 const DAY: &str = "%Y-%m-%d";
 
 /// Records that a fetch covered `from ..= to`; returns the days it shows were lost before it.
+///
+/// A stretch recorded past `to` (a clock that was ahead, then moved back) was never seen:
+/// it is trimmed back to `to` first, so those days become gaps again instead of passing
+/// for covered when their time comes.
 pub fn extend_coverage(
     tx: &Transaction<'_>,
     key: &SubjectKey,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<NaiveDate>, StoreError> {
-    let latest: Option<(String, String)> = tx
-        .prepare_cached(
-            "SELECT first_day, last_day FROM subject_coverage \
-             WHERE provider = ?1 AND account = ?2 AND subject = ?3 ORDER BY first_day DESC LIMIT 1",
-        )?
-        .query_row(params![key.provider, key.account, key.subject], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let latest = latest.and_then(|(f, l)| Some((parse(&f)?, parse(&l)?)));
+    let latest = loop {
+        match load_latest(tx, key)? {
+            Some((first, last)) if last > to => trim(tx, key, first, to)?,
+            latest => break latest,
+        }
+    };
     match latest {
         Some((first, last)) if from <= last + TimeDelta::days(1) => {
             if to > last {
@@ -66,6 +66,45 @@ pub fn extend_coverage(
             Ok(previous.map_or_else(Vec::new, |(_, last)| days_between(last, from)))
         }
     }
+}
+
+/// The subject's latest covered stretch.
+fn load_latest(
+    tx: &Transaction<'_>,
+    key: &SubjectKey,
+) -> Result<Option<(NaiveDate, NaiveDate)>, StoreError> {
+    let latest: Option<(String, String)> = tx
+        .prepare_cached(
+            "SELECT first_day, last_day FROM subject_coverage \
+             WHERE provider = ?1 AND account = ?2 AND subject = ?3 ORDER BY first_day DESC LIMIT 1",
+        )?
+        .query_row(params![key.provider, key.account, key.subject], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(latest.and_then(|(f, l)| Some((parse(&f)?, parse(&l)?))))
+}
+
+/// Cuts the stretch starting at `first` back to end at `to`, or removes it if it starts later.
+fn trim(
+    tx: &Transaction<'_>,
+    key: &SubjectKey,
+    first: NaiveDate,
+    to: NaiveDate,
+) -> Result<(), StoreError> {
+    let sql = if first > to {
+        "DELETE FROM subject_coverage \
+         WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND first_day = ?4"
+    } else {
+        "UPDATE subject_coverage SET last_day = ?5 \
+         WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND first_day = ?4"
+    };
+    let p = params![key.provider, key.account, key.subject, fmt(first), fmt(to)];
+    // DELETE has no ?5: bind only what the statement names.
+    let mut stmt = tx.prepare_cached(sql)?;
+    let count = stmt.parameter_count();
+    stmt.execute(&p[..count])?;
+    Ok(())
 }
 
 /// A subject's missing days.

@@ -63,7 +63,10 @@ impl SubjectWrite {
             updated,
             unchanged: 0,
         };
-        let lost = coverage::extend_coverage(tx, &key, covered_from, fetched.day())?;
+        // Never past the real now: a clock set ahead (`--now`, a wrong system clock) must
+        // not mark days covered that no answer could have held yet.
+        let to = fetched.day().min(chrono::Utc::now().date_naive());
+        let lost = coverage::extend_coverage(tx, &key, covered_from.min(to), to)?;
         if keep_all {
             for raw in &data.raw {
                 let subject = Some(key.subject.as_str());

@@ -482,3 +482,85 @@ async fn redirects_never_carry_credentials_to_another_origin() {
     moved.assert_calls_async(1).await;
     landed.assert_calls_async(1).await;
 }
+
+/// After the clock moves back: a last success in the future makes `status` degraded and
+/// the account due (catch-up runs it at once); coverage is never recorded past the real
+/// now, and a stretch recorded ahead of a later fetch is trimmed back, so its days are
+/// gaps again rather than covered.
+// See: issue 15.6
+#[tokio::test]
+async fn clock_moved_back() {
+    let (server, dir) = hydra_server().await;
+    mock_usage(&server, r#"{"status":"OK","order_id":1,"usage":null}"#).await;
+    let config = hydra_config(&server, &dir.db(), "orders = [1]", "");
+    sync_at(&config, at("2026-03-10T12:00:00Z")).await;
+    let status = |now: &str| {
+        Command::new(BIN)
+            .args(["status", "--db", dir.db().to_str().unwrap(), "--now", now])
+            .output()
+            .unwrap()
+    };
+    let earlier = status("2026-03-10T11:00:00Z");
+    assert_eq!(earlier.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&earlier.stdout);
+    assert!(
+        text.contains("is in the future: the clock moved back"),
+        "{text}"
+    );
+    let skewed = status("2026-03-10T11:56:00Z");
+    let text = String::from_utf8_lossy(&skewed.stdout);
+    assert!(
+        !text.contains("in the future"),
+        "a few minutes of skew are fine: {text}"
+    );
+    let schedule = usage_archiver::config::Schedule::parse("0 10 * * * *").unwrap();
+    assert!(schedule.is_due(Some(at("2026-03-10T12:00:00Z")), at("2026-03-10T11:00:00Z")));
+    assert!(!schedule.is_due(Some(at("2026-03-10T12:00:00Z")), at("2026-03-10T12:30:00Z")));
+
+    // A sync whose clock is a year ahead covers nothing past the real today.
+    let ahead = chrono::Utc::now() + chrono::TimeDelta::days(365);
+    sync_at(&config, ahead).await;
+    let last: String = open(&dir.db())
+        .query_row("SELECT max(last_day) FROM subject_coverage", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        last <= chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        "coverage recorded up to {last}"
+    );
+
+    // A stretch recorded ahead of a later fetch is trimmed back to that fetch's day.
+    let store = usage_archiver::store::Store::open(&dir.db()).unwrap();
+    let key = usage_archiver::store::usage::SubjectKey {
+        provider: "hydraproxy",
+        account: "main".into(),
+        subject: "9".into(),
+    };
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+    store
+        .with_conn(|c| {
+            let tx = usage_archiver::store::usage::begin(c)?;
+            use usage_archiver::store::coverage::extend_coverage;
+            extend_coverage(&tx, &key, day("2026-04-01"), day("2026-04-30"))?;
+            extend_coverage(&tx, &key, day("2026-05-10"), day("2026-05-20"))?;
+            // The clock moved back to 04-10: both stretches past it go or shrink.
+            extend_coverage(&tx, &key, day("2026-04-08"), day("2026-04-10"))?;
+            Ok(tx.commit()?)
+        })
+        .unwrap();
+    let stretches: Vec<(String, String)> = {
+        let conn = open(&dir.db());
+        let mut stmt = conn
+            .prepare("SELECT first_day, last_day FROM subject_coverage WHERE subject = '9'")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        stretches,
+        [("2026-04-01".to_owned(), "2026-04-10".to_owned())]
+    );
+}
