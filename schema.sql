@@ -1,4 +1,5 @@
--- usage-archiver archive schema, user_version 8.
+-- usage-archiver archive schema, user_version 9, application_id 1430344259
+-- (0x55415243, "UARC": a file without it is not an archive of this program).
 --
 -- The five views below (usage_daily, usage_monthly, balance_snapshots,
 -- sync_runs, usage_revisions) are the stable interface for users' queries
@@ -11,6 +12,11 @@
 --
 -- Fresh archives run this file; older archives are upgraded by the files in
 -- src/store/migrations/, which are append-only.
+--
+-- The archive holds no credential: the Hostens token chains live in a file of the
+-- service alone beside it (<archive>.credentials, mode 0600).
+
+PRAGMA application_id = 1430344259;
 
 -- Every subject the archive holds days of, numbered: day_usage and month_rollup
 -- are keyed by the number, so their B-trees compare an integer instead of three
@@ -129,19 +135,22 @@ BEGIN
     VALUES (OLD.provider, OLD.account, OLD.subject, OLD.month, OLD.total_mb, NEW.total_mb, NEW.last_seen_at);
 END;
 
--- One row per sync of one account.
+-- One row per sync of one account. `pid` is the process that ran it, so a later start
+-- can tell a run still going in another process from one a crash left 'running'
+-- (marked 'crashed'). See migrations/0009_ours_and_crashed_runs.sql.
 CREATE TABLE sync_run (
     id              INTEGER PRIMARY KEY,
     provider        TEXT NOT NULL,
     account         TEXT NOT NULL,
     started_at      TEXT NOT NULL,
     finished_at     TEXT,
-    status          TEXT NOT NULL CHECK (status IN ('running', 'ok', 'partial', 'failed', 'interrupted')),
+    status          TEXT NOT NULL CHECK (status IN ('running', 'ok', 'partial', 'failed', 'interrupted', 'crashed')),
     subjects_ok     INTEGER NOT NULL DEFAULT 0,
     subjects_failed INTEGER NOT NULL DEFAULT 0,
     rows_inserted   INTEGER NOT NULL DEFAULT 0,
     rows_updated    INTEGER NOT NULL DEFAULT 0,
-    error           TEXT
+    error           TEXT,
+    pid             INTEGER
 ) STRICT;
 CREATE INDEX sync_run_account ON sync_run (provider, account, id);
 
@@ -208,20 +217,6 @@ CREATE TABLE entity_snapshot (
     data      TEXT NOT NULL CHECK (json_valid(data)),
     taken_at  TEXT NOT NULL,
     PRIMARY KEY (provider, account, kind, entity_id, day)
-) STRICT, WITHOUT ROWID;
-
--- Credentials a provider rotates (Hostens refresh tokens). The newest token is
--- written here, durably, before it is used; `seed` is the refresh_token from
--- daemon.toml the chain started from, so a new seed in the config wins. This
--- table holds secrets: no view exposes it and `status` never reads it.
-CREATE TABLE auth_token (
-    provider      TEXT NOT NULL,
-    account       TEXT NOT NULL,
-    seed          TEXT NOT NULL,
-    refresh_token TEXT NOT NULL,
-    access_token  TEXT,
-    rotated_at    TEXT NOT NULL,
-    PRIMARY KEY (provider, account)
 ) STRICT, WITHOUT ROWID;
 
 -- See migrations/0005_hostens.sql.
@@ -291,8 +286,9 @@ SELECT provider, account, day, metric, value, unit
 FROM balance_snapshot;
 
 -- sync_runs: one row per sync of one account.
---   status TEXT 'running' (or crashed), 'ok', 'partial' (some subjects failed),
---               'failed' (nothing could be synced), 'interrupted' (stopped by a signal)
+--   status TEXT 'running', 'ok', 'partial' (some subjects failed, or rows were refused),
+--               'failed' (nothing could be synced), 'interrupted' (stopped by a signal),
+--               'crashed' (its process ended without finishing it; marked at the next start)
 --   error  TEXT the first error, NULL when none
 CREATE VIEW sync_runs AS
 SELECT id, provider, account, started_at, finished_at, status, subjects_ok,

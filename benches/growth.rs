@@ -66,7 +66,7 @@ async fn bench() {
             let at = start + TimeDelta::days(day);
             sim.clock().set(at);
             for account in &config.accounts {
-                let vault = sync::vault(Some(&store), account);
+                let vault = sync::vault(Some(store.path()), account);
                 let provider = usage_archiver::providers::build(account, &http, vault);
                 let mut options = SyncOptions::new(config.archive.keep_raw);
                 options.clock = Clock::fixed(at);

@@ -166,6 +166,18 @@ pub enum ProviderError {
         #[source]
         source: VaultError,
     },
+    /// `POST /token` was sent but its answer never arrived: the provider may have spent
+    /// the refresh token already, and the new one is lost.
+    #[error(
+        "token: the answer to the refresh was lost in transit ({source}); the provider may have \
+         spent the refresh token already: if the next run reports it refused, put a new \
+         `refresh_token` in daemon.toml"
+    )]
+    TokenLost {
+        /// How the exchange broke off.
+        #[source]
+        source: HttpError,
+    },
     /// The body is not what the documentation describes.
     #[error("{endpoint}: malformed response: {reason}")]
     Malformed {

@@ -128,6 +128,35 @@ impl AccountClient {
     where
         F: Fn(&reqwest::Client) -> RequestBuilder,
     {
+        self.send_retrying(endpoint, build, HttpError::is_retryable)
+            .await
+    }
+
+    /// Sends a request the provider acts on even when its answer is lost (one that spends
+    /// a token): retried only when it surely was not acted on (no connection, 429), never
+    /// after a timeout or a broken-off answer.
+    pub async fn send_unrepeatable<F>(
+        &self,
+        endpoint: &str,
+        build: F,
+    ) -> Result<Response, HttpError>
+    where
+        F: Fn(&reqwest::Client) -> RequestBuilder,
+    {
+        let unsent =
+            |e: &HttpError| matches!(e, HttpError::Connect(_) | HttpError::RateLimited { .. });
+        self.send_retrying(endpoint, build, unsent).await
+    }
+
+    async fn send_retrying<F>(
+        &self,
+        endpoint: &str,
+        build: F,
+        retry: fn(&HttpError) -> bool,
+    ) -> Result<Response, HttpError>
+    where
+        F: Fn(&reqwest::Client) -> RequestBuilder,
+    {
         let config = &self.http.config;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(config.backoff_initial)
@@ -137,7 +166,7 @@ impl AccountClient {
         let cap = config.backoff_max;
         (|| self.attempt(&build))
             .retry(backoff)
-            .when(HttpError::is_retryable)
+            .when(retry)
             .adjust(move |err, delay| match err {
                 HttpError::RateLimited { retry_after: Some(ra) } => {
                     delay.map(|d| d.max((*ra).min(cap)))

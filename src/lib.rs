@@ -7,7 +7,7 @@
 //! - [`sync`]: one account once, the only bridge between providers and the store.
 //! - [`providers`]: one module per provider; HTTP in, domain rows ([`model`]) out.
 //! - [`store`]: the archive (schema, migrations, upserts, queries).
-//! - [`http`], [`config`], [`error`], [`telemetry`]: shared plumbing.
+//! - [`http`], [`config`], [`error`], [`telemetry`], [`critical`]: shared plumbing.
 //! - [`sim`]: loopback simulators of the providers, for the demo, tests and benchmarks.
 //!
 //! The daemon lives in the library so that tests can run it in-process.
@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod critical;
 pub mod error;
 pub mod http;
 pub mod metrics;

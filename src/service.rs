@@ -41,7 +41,7 @@ pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
         .accounts
         .iter()
         .map(|a| {
-            let vault = crate::sync::vault(Some(&store), a);
+            let vault = crate::sync::vault(Some(store.path()), a);
             (a.clone(), crate::providers::build(a, &http, vault))
         })
         .collect();
@@ -85,6 +85,11 @@ pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
     if !runner.shutdown(DRAIN_DEADLINE).await {
         tracing::warn!(
             "Runs still going after the drain deadline; exiting anyway (each subject's writes are atomic)"
+        );
+    }
+    if !crate::critical::wait(DRAIN_DEADLINE).await {
+        tracing::error!(
+            "A token rotation did not finish before the drain deadline; its new token may be lost"
         );
     }
     tracing::info!("Stopped");

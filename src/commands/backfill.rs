@@ -66,12 +66,14 @@ pub(super) async fn backfill(
     let http =
         crate::http::HttpClient::new(&config.http).context("cannot set up the HTTP client")?;
     let runs = accounts.iter().map(|account| {
-        let vault = sync::vault(Some(&store), account);
+        let vault = sync::vault(Some(store.path()), account);
         let provider = crate::providers::build(account, &http, vault);
         let (store, options) = (store.clone(), options.clone());
         async move { sync::run_account(account, provider, &store, &options, cancel).await }
     });
     let results = futures_util::future::join_all(runs).await;
+    // A token rotation a cancelled run left behind still stores its pair.
+    crate::critical::wait(crate::service::DRAIN_DEADLINE).await;
     if let Some(path) = &config.archive.metrics_textfile {
         crate::metrics::update(&store, path).await;
     }

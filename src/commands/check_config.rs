@@ -41,19 +41,18 @@ pub(super) async fn execute(args: CheckConfigArgs) -> anyhow::Result<u8> {
     }
     let http =
         crate::http::HttpClient::new(&config.http).context("cannot set up the HTTP client")?;
-    // A token-flow account rotates its refresh token on the check, so the archive must keep it.
-    let store = if config.accounts.iter().any(|a| a.rotates_credentials()) {
-        Some(crate::store::Store::open(&config.archive.database)?)
-    } else {
-        None
-    };
+    // A token-flow account rotates its refresh token on the check: it is kept in the
+    // credential file beside the archive, under the lock the daemon shares.
+    let archive = config.archive.database.as_path();
     let checks = config.accounts.iter().map(|account| {
-        let vault = crate::sync::vault(store.as_ref(), account);
+        let vault = crate::sync::vault(Some(archive), account);
         let provider = crate::providers::build(account, &http, vault);
         async move { (account.label(), provider.check_credentials().await) }
     });
+    let results = futures_util::future::join_all(checks).await;
+    crate::critical::wait(crate::service::DRAIN_DEADLINE).await;
     let mut failed = false;
-    for (label, result) in futures_util::future::join_all(checks).await {
+    for (label, result) in results {
         match result {
             Ok(()) => println!("{label}: credentials accepted"),
             Err(err) => {

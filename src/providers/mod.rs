@@ -73,14 +73,24 @@ pub struct StoredToken {
 
 /// Where a provider keeps credentials that rotate, scoped to one account.
 ///
-/// The sync layer provides it. `save` returns only once the token is durable,
-/// and a provider uses a new token only after that.
+/// The sync layer provides it. Every process using the same archive shares its lock, so
+/// a chain is rotated by one process at a time, always from the newest stored link.
 #[async_trait]
 pub trait TokenVault: Send + Sync {
     /// The stored chain, if any.
     async fn load(&self) -> Result<Option<StoredToken>, VaultError>;
-    /// Stores `token` durably, replacing the previous one.
-    async fn save(&self, token: StoredToken) -> Result<(), VaultError>;
+    /// Takes the lock every process shares (waiting for another holder) and reads the
+    /// stored chain under it. The lock is held until the guard is dropped.
+    async fn lock(&self) -> Result<Box<dyn TokenGuard>, VaultError>;
+}
+
+/// A vault's lock, held: the chain as stored when it was taken, and a way to replace it.
+#[async_trait]
+pub trait TokenGuard: Send {
+    /// The chain stored when the lock was taken (or last saved through this guard).
+    fn stored(&self) -> Option<StoredToken>;
+    /// Stores `token` durably, replacing the chain; returns once it is on disk.
+    async fn save(&mut self, token: StoredToken) -> Result<(), VaultError>;
 }
 
 /// A vault for accounts whose credentials never rotate: nothing stored, nothing can be saved.
@@ -93,7 +103,18 @@ impl TokenVault for NoVault {
         Ok(None)
     }
 
-    async fn save(&self, _token: StoredToken) -> Result<(), VaultError> {
+    async fn lock(&self) -> Result<Box<dyn TokenGuard>, VaultError> {
+        Ok(Box::new(NoVault))
+    }
+}
+
+#[async_trait]
+impl TokenGuard for NoVault {
+    fn stored(&self) -> Option<StoredToken> {
+        None
+    }
+
+    async fn save(&mut self, _token: StoredToken) -> Result<(), VaultError> {
         Err(VaultError::Unavailable)
     }
 }

@@ -8,11 +8,11 @@
 
 pub mod counters;
 pub mod coverage;
+pub mod credentials;
 pub mod entities;
 mod migrate;
 pub mod query;
 pub mod runs;
-pub mod tokens;
 pub mod usage;
 
 use std::path::{Path, PathBuf};
@@ -21,10 +21,18 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use migrate::LATEST_VERSION;
+pub use migrate::{APPLICATION_ID, LATEST_VERSION};
 
 /// How long a writer waits for another writer's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The size the WAL is cut back to whenever it is reset (a reader holding an old snapshot
+/// lets it grow meanwhile); each run also ends with a truncating checkpoint.
+pub const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// The mode a new archive is created with: the service and its group (SQL readers),
+/// never others, whatever the umask. Its `-wal` and `-shm` files take the same.
+pub const ARCHIVE_MODE: u32 = 0o640;
 
 /// What went wrong with the archive.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +95,17 @@ pub enum StoreError {
         /// The archive path.
         path: PathBuf,
     },
+    /// A migration found the archive in a state it cannot upgrade; nothing was changed.
+    #[error("cannot upgrade the archive to version {version}: {reason}")]
+    Migration {
+        /// The version the migration would reach.
+        version: u32,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The credential file beside the archive failed.
+    #[error(transparent)]
+    Credentials(#[from] credentials::CredentialError),
     /// A query failed.
     #[error("archive query failed")]
     Sqlite(#[from] rusqlite::Error),
@@ -111,6 +130,7 @@ impl Store {
                 source,
             })?;
         }
+        create_private(path)?;
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -120,10 +140,33 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         migrate::migrate(&mut conn, path)?;
+        let crashed = runs::mark_crashed(&conn)?;
+        if crashed > 0 {
+            tracing::warn!(
+                runs = crashed,
+                "Runs left unfinished by a process that is gone are marked crashed"
+            );
+        }
         Ok(Self::wrap(conn, path))
     }
 
+    /// Whether opening the archive for writing would upgrade its schema first (which can
+    /// take a while on a large archive); `false` for a new or current one.
+    pub fn needs_migration(path: &Path) -> bool {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        path.exists()
+            && Connection::open_with_flags(path, flags)
+                .map_err(StoreError::from)
+                .and_then(|c| migrate::needs_migration(&c))
+                .unwrap_or(false)
+    }
+
     /// Opens an existing archive for reading only; never creates or migrates it.
+    ///
+    /// A WAL archive needs its `-shm` file, which a reader without write access to the
+    /// directory cannot create when no writer runs. Then, and only when no `-wal` file is
+    /// left either (so the file holds every committed row), the archive is opened as
+    /// immutable, which needs neither.
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
         if !path.exists() {
             return Err(StoreError::Missing {
@@ -137,7 +180,13 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        migrate::check_readable(&conn, path)?;
+        let conn = match migrate::check_readable(&conn, path) {
+            Err(StoreError::Open { .. }) if no_wal_files(path) => {
+                drop(conn);
+                open_immutable(path)?
+            }
+            checked => checked.map(|()| conn)?,
+        };
         Ok(Self::wrap(conn, path))
     }
 
@@ -200,5 +249,64 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     Ok(())
+}
+
+/// Ends a run's writes: a truncating checkpoint, so the WAL does not keep growing between
+/// runs (it cannot complete while a reader holds an old snapshot; the next one will).
+pub fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
+    Ok(conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
+}
+
+/// Creates the archive file, if it does not exist, with [`ARCHIVE_MODE`].
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(ARCHIVE_MODE)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::CreateDir {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Whether neither a `-shm` nor a `-wal` file is beside the archive: then no writer has
+/// it open, and the file alone holds every committed row.
+fn no_wal_files(path: &Path) -> bool {
+    let sibling = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    !sibling("-shm").exists() && !sibling("-wal").exists()
+}
+
+/// Opens the archive as immutable (`file:…?immutable=1`): read-only, no locks, no `-shm`.
+fn open_immutable(path: &Path) -> Result<Connection, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut uri = String::from("file:");
+    for byte in path.as_os_str().as_encoded_bytes() {
+        match byte {
+            b'%' | b'?' | b'#' => uri.push_str(&format!("%{byte:02X}")),
+            b if b.is_ascii() && !b.is_ascii_control() => uri.push(char::from(*b)),
+            b => uri.push_str(&format!("%{b:02X}")),
+        }
+    }
+    uri.push_str("?immutable=1");
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(&uri, flags).map_err(open_err)?;
+    migrate::check_readable(&conn, path)?;
+    Ok(conn)
 }

@@ -27,6 +27,9 @@ pub enum RunStatus {
     Failed,
     /// Stopped by a shutdown signal before it finished.
     Interrupted,
+    /// Its process ended without finishing it (a crash, `kill -9`, a full disk); marked
+    /// by the next process that opens the archive for writing.
+    Crashed,
 }
 
 impl RunStatus {
@@ -37,6 +40,7 @@ impl RunStatus {
             Self::Partial => "partial",
             Self::Failed => "failed",
             Self::Interrupted => "interrupted",
+            Self::Crashed => "crashed",
         }
     }
 }
@@ -64,10 +68,52 @@ pub fn start_run(
     at: FetchTime,
 ) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO sync_run (provider, account, started_at, status) VALUES (?1, ?2, ?3, 'running')",
-        params![provider, account, at.rfc3339()],
+        "INSERT INTO sync_run (provider, account, started_at, status, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
+        params![provider, account, at.rfc3339(), std::process::id()],
     )?;
     Ok(conn.last_insert_rowid())
+}
+
+/// What a run marked `crashed` says about itself.
+pub const CRASHED_NOTE: &str = "its process ended without finishing it (a crash, kill -9, a full disk); the next run fetches again";
+
+/// Marks `crashed` every run left `running` by a process that is gone, and returns how
+/// many. A run whose process still runs (another `backfill`, the daemon) is left alone.
+pub fn mark_crashed(conn: &Connection) -> Result<usize, StoreError> {
+    let running: Vec<(i64, Option<u32>)> = conn
+        .prepare("SELECT id, pid FROM sync_run WHERE status = 'running'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut marked = 0;
+    for (id, pid) in running {
+        if pid.is_some_and(process_runs_us) {
+            continue;
+        }
+        marked += conn.execute(
+            "UPDATE sync_run SET status = 'crashed', error = coalesce(error, ?2) \
+             WHERE id = ?1 AND status = 'running'",
+            params![id, CRASHED_NOTE],
+        )?;
+    }
+    Ok(marked)
+}
+
+/// Whether process `pid` is alive and is this program (Linux `/proc`; where there is no
+/// `/proc` to ask, every process is taken to be alive, so nothing is marked wrongly).
+fn process_runs_us(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return true;
+    }
+    if pid == std::process::id() {
+        return true;
+    }
+    let comm = |p: &std::path::Path| std::fs::read_to_string(p.join("comm")).ok();
+    match (comm(&proc.join(pid.to_string())), comm(&proc.join("self"))) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        (None, _) => false,
+        (Some(_), None) => true,
+    }
 }
 
 /// Closes a run with its outcome.

@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 pub use clock::Clock;
 pub use report::{LostDays, NoObserver, Observer, RunReport, SyncOptions};
-pub use vault::{StoreVault, vault};
+pub use vault::{FileVault, vault};
 use write::{Fetched, MAX_BATCH, SubjectsOutcome};
 
 use crate::config::{AccountConfig, KeepRaw};
@@ -326,9 +326,13 @@ impl<'a> AccountRun<'a> {
         self.store
             .call(move |c| {
                 runs::finish_run(c, id, status, &t, finished)?;
-                // Only query speed depends on it: a failure must not fail a recorded run.
+                // Only query speed and the WAL's size depend on these: a failure must not
+                // fail a recorded run.
                 if let Err(e) = crate::store::optimize(c) {
                     tracing::warn!(error = %error_chain(&e), "Could not refresh query statistics");
+                }
+                if let Err(e) = crate::store::checkpoint(c) {
+                    tracing::warn!(error = %error_chain(&e), "Could not checkpoint the WAL");
                 }
                 Ok(())
             })

@@ -1,70 +1,117 @@
-//! Where an account's rotating credentials are kept between runs (the
-//! provider side is [`TokenVault`]). Nothing here logs a token or puts one in
-//! an error.
+//! Where an account's rotating credentials are kept between runs (the provider
+//! side is [`TokenVault`]): the credential file beside the archive, never the
+//! archive itself. The file's lock is shared by every process, so a daemon,
+//! a `backfill` and a `check-config --online` never present the same refresh
+//! token. Nothing here logs a token or puts one in an error.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use super::error_chain;
 use crate::config::{AccountConfig, Secret};
 use crate::error::VaultError;
 use crate::model::FetchTime;
-use crate::providers::{NoVault, StoredToken, TokenVault};
-use crate::store::{Store, tokens};
+use crate::providers::{NoVault, StoredToken, TokenGuard, TokenVault};
+use crate::store::credentials::{CredentialFile, CredentialLock, TokenRow};
 
-/// The archive as one account's [`TokenVault`]: where a rotated refresh token is kept.
-pub struct StoreVault {
-    store: Store,
+/// One account's chain in the credential file beside the archive.
+pub struct FileVault {
+    file: CredentialFile,
     provider: &'static str,
     account: String,
 }
 
-impl StoreVault {
-    /// The vault of `account` in `store`.
-    pub fn new(store: Store, account: &AccountConfig) -> Self {
+impl FileVault {
+    /// The vault of `account` beside the archive at `archive`.
+    pub fn new(archive: &Path, account: &AccountConfig) -> Self {
         Self {
-            store,
+            file: CredentialFile::beside(archive),
             provider: account.kind.as_str(),
             account: account.name.clone(),
         }
     }
-}
 
-#[async_trait::async_trait]
-impl TokenVault for StoreVault {
-    async fn load(&self) -> Result<Option<StoredToken>, VaultError> {
-        let (provider, account) = (self.provider, self.account.clone());
-        let row = self
-            .store
-            .call(move |c| tokens::load_token(c, provider, &account))
+    /// Takes the file's lock on the blocking pool.
+    async fn take(&self) -> Result<CredentialLock, VaultError> {
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || file.lock())
             .await
-            .map_err(|e| VaultError::Storage(error_chain(&e)))?;
-        Ok(row.map(|r| StoredToken {
-            seed: Secret::new(&r.seed),
-            refresh: Secret::new(&r.refresh_token),
-            access: r.access_token.as_deref().map(Secret::new),
-        }))
-    }
-
-    async fn save(&self, token: StoredToken) -> Result<(), VaultError> {
-        let (provider, account) = (self.provider, self.account.clone());
-        let row = tokens::TokenRow {
-            seed: token.seed.expose().to_owned(),
-            refresh_token: token.refresh.expose().to_owned(),
-            access_token: token.access.as_ref().map(|a| a.expose().to_owned()),
-        };
-        let at = FetchTime::now().rfc3339();
-        self.store
-            .call(move |c| tokens::save_token(c, provider, &account, &row, &at))
-            .await
+            .map_err(|_| VaultError::Storage("the credential worker stopped".to_owned()))?
             .map_err(|e| VaultError::Storage(error_chain(&e)))
     }
 }
 
-/// The account's vault: the archive for accounts whose credentials rotate, none otherwise.
-pub fn vault(store: Option<&Store>, account: &AccountConfig) -> Arc<dyn TokenVault> {
-    match store {
-        Some(store) if account.rotates_credentials() => {
-            Arc::new(StoreVault::new(store.clone(), account))
+#[async_trait::async_trait]
+impl TokenVault for FileVault {
+    async fn load(&self) -> Result<Option<StoredToken>, VaultError> {
+        let lock = self.take().await?;
+        Ok(lock.get(self.provider, &self.account).map(stored))
+    }
+
+    async fn lock(&self) -> Result<Box<dyn TokenGuard>, VaultError> {
+        let lock = self.take().await?;
+        Ok(Box::new(FileGuard {
+            lock: Some(lock),
+            provider: self.provider,
+            account: self.account.clone(),
+        }))
+    }
+}
+
+/// The credential file's lock, held for one account.
+struct FileGuard {
+    /// `None` only while a save runs on the blocking pool.
+    lock: Option<CredentialLock>,
+    provider: &'static str,
+    account: String,
+}
+
+#[async_trait::async_trait]
+impl TokenGuard for FileGuard {
+    fn stored(&self) -> Option<StoredToken> {
+        self.lock
+            .as_ref()
+            .and_then(|l| l.get(self.provider, &self.account))
+            .map(stored)
+    }
+
+    async fn save(&mut self, token: StoredToken) -> Result<(), VaultError> {
+        let mut lock = self
+            .lock
+            .take()
+            .ok_or_else(|| VaultError::Storage("the credential lock was lost".to_owned()))?;
+        let (provider, account) = (self.provider, self.account.clone());
+        let row = TokenRow {
+            seed: token.seed.expose().to_owned(),
+            refresh_token: token.refresh.expose().to_owned(),
+            access_token: token.access.as_ref().map(|a| a.expose().to_owned()),
+            rotated_at: FetchTime::now().rfc3339(),
+        };
+        let (lock, saved) = tokio::task::spawn_blocking(move || {
+            let saved = lock.put(provider, &account, row);
+            (lock, saved)
+        })
+        .await
+        .map_err(|_| VaultError::Storage("the credential worker stopped".to_owned()))?;
+        self.lock = Some(lock);
+        saved.map_err(|e| VaultError::Storage(error_chain(&e)))
+    }
+}
+
+fn stored(row: &TokenRow) -> StoredToken {
+    StoredToken {
+        seed: Secret::new(&row.seed),
+        refresh: Secret::new(&row.refresh_token),
+        access: row.access_token.as_deref().map(Secret::new),
+    }
+}
+
+/// The account's vault: the credential file beside the archive at `archive` for
+/// accounts whose credentials rotate; none otherwise, or without an archive.
+pub fn vault(archive: Option<&Path>, account: &AccountConfig) -> Arc<dyn TokenVault> {
+    match archive {
+        Some(archive) if account.rotates_credentials() => {
+            Arc::new(FileVault::new(archive, account))
         }
         _ => Arc::new(NoVault),
     }

@@ -44,7 +44,7 @@ async fn a_run_across_midnight_judges_each_fetch_by_its_own_time() {
     let http = HttpClient::new(&config.http).unwrap();
     let account = &config.accounts[0];
     let provider =
-        usage_archiver::providers::build(account, &http, sync::vault(Some(&store), account));
+        usage_archiver::providers::build(account, &http, sync::vault(Some(store.path()), account));
     // Every reading of the clock is one second later, starting two seconds before midnight.
     let options = SyncOptions {
         clock: Clock::stepping(at("2026-02-28T23:59:58Z"), TimeDelta::seconds(1)),

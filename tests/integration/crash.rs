@@ -155,8 +155,17 @@ async fn sigkill_mid_backfill_leaves_whole_subjects_and_a_rerun_completes() {
                     &db,
                     "SELECT count(*) FROM sync_runs WHERE status = 'running'"
                 ),
-                kill as i64 + 1,
+                1,
                 "the killed run stays on record as never finished"
+            );
+            // See: issue 15.8 (a run a crash left running is marked at the next start)
+            assert_eq!(
+                count(
+                    &db,
+                    "SELECT count(*) FROM sync_runs WHERE status = 'crashed'"
+                ),
+                kill as i64,
+                "the runs killed before were marked crashed when the next backfill started"
             );
         }
 

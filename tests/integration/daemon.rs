@@ -73,7 +73,7 @@ async fn runner_for(sim: &Simulator, dir: &TestDir) -> (Arc<Runner>, Store) {
         .accounts
         .iter()
         .map(|a| {
-            let vault = usage_archiver::sync::vault(Some(&store), a);
+            let vault = usage_archiver::sync::vault(Some(store.path()), a);
             (a.clone(), usage_archiver::providers::build(a, &http, vault))
         })
         .collect();

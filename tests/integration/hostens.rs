@@ -134,6 +134,19 @@ fn months(db: &Path, subject: &str) -> Vec<(String, f64, f64, f64, bool, String)
     .unwrap()
 }
 
+/// A field of the stored chain of `hostens/main` in the credential file beside `db`.
+fn stored_token(db: &Path, field: &str) -> Option<String> {
+    let file = db.with_file_name(format!(
+        "{}.credentials",
+        db.file_name().unwrap().to_string_lossy()
+    ));
+    let text = std::fs::read_to_string(file).ok()?;
+    let content: Value = serde_json::from_str(&text).unwrap();
+    content["chains"]["hostens/main"][field]
+        .as_str()
+        .map(str::to_owned)
+}
+
 fn text(db: &Path, sql: &str) -> String {
     open(db).query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -417,14 +430,7 @@ async fn token_rotation_persists_across_runs_and_401_refreshes_once() {
     let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
     seed_exchange.assert_calls_async(1).await;
-    let stored = |column: &str| {
-        text(
-            &dir.db(),
-            &format!(
-                "SELECT {column} FROM auth_token WHERE provider = 'hostens' AND account = 'main'"
-            ),
-        )
-    };
+    let stored = |field: &str| stored_token(&dir.db(), field).unwrap_or_default();
     assert_eq!(stored("refresh_token"), r1);
     assert_eq!(stored("access_token"), a1);
     assert_eq!(stored("seed"), SEED);
@@ -495,8 +501,13 @@ async fn token_rotation_persists_across_runs_and_401_refreshes_once() {
         day_rows(&dir.db(), "113"),
         [("2026-11-05".into(), Some(5.0), Some(50.0), 55.0, false)]
     );
-    // Tokens live in auth_token only: never in raw bodies, errors or runs.
+    // Tokens live in the credential file only: never in the archive (raw bodies, errors,
+    // runs, or any byte of its files).
     for secret in [SEED, r1, "refresh-2-SECRET", "access-2-SECRET"] {
+        assert!(
+            !archive_contains(&dir.db(), secret),
+            "{secret} is in the archive"
+        );
         assert_eq!(
             count(
                 &dir.db(),
@@ -565,8 +576,8 @@ async fn a_new_seed_in_the_config_wins() {
     old.assert_calls_async(1).await;
     new.assert_calls_async(1).await;
     assert_eq!(
-        text(&dir.db(), "SELECT refresh_token FROM auth_token"),
-        "refresh-2"
+        stored_token(&dir.db(), "refresh_token").as_deref(),
+        Some("refresh-2")
     );
 }
 
@@ -595,7 +606,7 @@ async fn refused_refresh_token_is_reported_as_rejected() {
         "{error}"
     );
     assert!(!error.contains(SEED), "{error}");
-    assert_eq!(count(&dir.db(), "SELECT count(*) FROM auth_token"), 0);
+    assert_eq!(stored_token(&dir.db(), "refresh_token"), None);
 }
 
 /// A server that disappears: 404 is recorded as gone, its archived rows stay, the run is ok.
@@ -847,7 +858,7 @@ async fn concurrent_401s_refresh_once() {
     assert_eq!(report.totals.subjects_ok, 2);
     second.assert_calls_async(1).await;
     assert_eq!(
-        text(&dir.db(), "SELECT refresh_token FROM auth_token"),
-        "refresh-2"
+        stored_token(&dir.db(), "refresh_token").as_deref(),
+        Some("refresh-2")
     );
 }

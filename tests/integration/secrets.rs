@@ -1,7 +1,8 @@
 //! Secrets (issue 7.5): every command, at trace level, in text and JSON logs, on success and
 //! on failure, with known secret values: none appears in any output, log line or error, nor
-//! in any table of the archive but the Hostens refresh-token store (`auth_token`), nor in the
-//! metrics file. The config-permission warning fires for a world-readable file.
+//! anywhere in the archive (issue 15.7: the Hostens token chain lives in the service's own
+//! credential file beside it), nor in the metrics file. The config-permission warning fires
+//! for a world-readable file.
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
@@ -133,11 +134,11 @@ fn run_daemon(cfg: &Path, db: &Path, log_format: &str, socket_path: &Path) {
     }
 }
 
-/// Every value of every table except `auth_token`, as text.
+/// Every value of every table, as text.
 fn archive_dump(db: &Path) -> String {
     let conn = open(db);
     let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'auth_token'")
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -165,7 +166,7 @@ fn archive_dump(db: &Path) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secrets_appear_nowhere_but_the_refresh_token_store() {
+async fn secrets_appear_nowhere_but_the_credential_file() {
     let sim = Simulator::start(SimConfig::demo()).await.unwrap();
     let dir = TestDir::new();
     let db = dir.db();
@@ -265,34 +266,42 @@ async fn secrets_appear_nowhere_but_the_refresh_token_store() {
             }
         }
 
-        // The archive: nothing but auth_token holds a credential; auth_token holds the
-        // newest refresh token (the seed is never stored in place of it once rotated).
+        // The archive holds no credential; the credential file beside it (the service's
+        // alone, 0600) holds the newest refresh token.
         for db in [&db, &daemon_db, &wrong_db] {
             assert_clean(&format!("archive {}", db.display()), &archive_dump(db));
         }
-        let stored: String = open(&db)
-            .query_row(
-                "SELECT group_concat(refresh_token) FROM auth_token",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let credentials = db.with_file_name("archive.db.credentials");
+        let stored: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&credentials).unwrap()).unwrap();
         assert!(
-            stored.starts_with(REFRESH),
-            "auth_token holds the refresh token"
+            stored["chains"]["hostens/sim-token"]["refresh_token"]
+                .as_str()
+                .unwrap()
+                .starts_with(REFRESH),
+            "the credential file holds the refresh token"
+        );
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&credentials).unwrap().permissions(),
+        );
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the credential file is the service's alone"
         );
         assert_clean(
             "metrics textfile",
             &std::fs::read_to_string(&metrics).unwrap(),
         );
-        // Byte for byte, the database files hold none of the credentials the config gives
-        // (issued tokens are left out: auth_token holds them by design).
+        // Byte for byte, the database files hold none of the credentials the config gives,
+        // nor any token the provider issued.
         let files =
             [&db, &daemon_db, &wrong_db].map(|db| [db.clone(), db.with_extension("db-wal")]);
+        let issued = [REFRESH.to_owned(), "sim-hostens-access".to_owned()];
         for file in files.iter().flatten() {
             if let Ok(bytes) = std::fs::read(file) {
                 let text = String::from_utf8_lossy(&bytes);
-                for secret in config_secrets() {
+                for secret in config_secrets().into_iter().chain(issued.clone()) {
                     assert!(
                         !text.contains(&secret),
                         "{secret:?} is in {}",

@@ -145,7 +145,7 @@ pub async fn sync_with(
     now: DateTime<Utc>,
 ) -> RunReport {
     let http = HttpClient::new(&config.http).expect("client");
-    let vault = sync::vault(Some(store), account);
+    let vault = sync::vault(Some(store.path()), account);
     let provider = usage_archiver::providers::build(account, &http, vault);
     let mut options = SyncOptions::new(config.archive.keep_raw);
     options.clock = Clock::fixed(now);
