@@ -69,6 +69,13 @@ pub enum HttpError {
         /// The origin the redirect pointed to (`https://host:port`), without path or query.
         target: String,
     },
+    /// The same request already failed after all its retries earlier in this run, so it
+    /// was not sent again.
+    #[error("not sent again: it failed earlier in this run ({error})")]
+    GaveUpEarlier {
+        /// How it failed then.
+        error: String,
+    },
     /// The request could not be built or followed (bad URL, redirect loop). Never retried.
     #[error("invalid request")]
     Invalid(#[source] reqwest::Error),
@@ -202,5 +209,23 @@ impl ProviderError {
             Self::Malformed { raw, .. } => Some(raw),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// See: issue 15.5 (error texts in logs and the archive are capped)
+    #[test]
+    fn error_texts_are_capped_on_a_character_boundary() {
+        assert_eq!(bounded("short"), "short");
+        let exact = "x".repeat(MAX_ERROR_BYTES);
+        assert_eq!(bounded(&exact), exact);
+        let long = "é".repeat(3000);
+        let cut = bounded(&long);
+        assert!(cut.len() <= MAX_ERROR_BYTES, "{} bytes", cut.len());
+        assert!(cut.ends_with("more bytes)"), "{cut}");
+        assert!(cut.starts_with("éé"));
     }
 }

@@ -105,6 +105,54 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The requests a run gave up on after all their retries, with why: within that run the
+/// same request (method, URL and body) is not sent again, so a failing server is not
+/// asked twice for what it already failed to give.
+#[derive(Debug, Clone, Default)]
+pub struct RunMemo(Arc<std::sync::Mutex<std::collections::HashMap<u64, String>>>);
+
+tokio::task_local! {
+    static RUN_MEMO: RunMemo;
+}
+
+impl RunMemo {
+    /// Runs `work` with this memo as the current run's (spawned tasks must be scoped too).
+    pub async fn scope<F: std::future::Future>(self, work: F) -> F::Output {
+        RUN_MEMO.scope(self, work).await
+    }
+
+    /// The current run's memo, when called inside [`RunMemo::scope`].
+    pub fn current() -> Option<Self> {
+        RUN_MEMO.try_with(Clone::clone).ok()
+    }
+
+    fn gave_up(&self, key: u64) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned()
+    }
+
+    fn give_up(&self, key: u64, error: &HttpError) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, error.to_string());
+    }
+}
+
+/// What identifies a request within a run: its method, URL and body.
+fn request_key(request: RequestBuilder) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let request = request.build().ok()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    request.method().as_str().hash(&mut hasher);
+    request.url().as_str().hash(&mut hasher);
+    request.body().and_then(|b| b.as_bytes()).hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// The shared client plus one account's concurrency limit.
 #[derive(Debug, Clone)]
 pub struct AccountClient {
@@ -157,6 +205,33 @@ impl AccountClient {
     where
         F: Fn(&reqwest::Client) -> RequestBuilder,
     {
+        let memo = RunMemo::current();
+        let key = memo
+            .as_ref()
+            .and_then(|_| request_key(build(&self.http.inner)));
+        if let (Some(memo), Some(key)) = (&memo, key)
+            && let Some(error) = memo.gave_up(key)
+        {
+            return Err(HttpError::GaveUpEarlier { error });
+        }
+        let result = self.attempt_with_retries(endpoint, &build, retry).await;
+        if let (Some(memo), Some(key), Err(e)) = (&memo, key, &result)
+            && e.is_retryable()
+        {
+            memo.give_up(key, e);
+        }
+        result
+    }
+
+    async fn attempt_with_retries<F>(
+        &self,
+        endpoint: &str,
+        build: &F,
+        retry: fn(&HttpError) -> bool,
+    ) -> Result<Response, HttpError>
+    where
+        F: Fn(&reqwest::Client) -> RequestBuilder,
+    {
         let config = &self.http.config;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(config.backoff_initial)
@@ -164,7 +239,7 @@ impl AccountClient {
             .with_max_times(config.max_retries as usize)
             .with_jitter();
         let cap = config.backoff_max;
-        (|| self.attempt(&build))
+        (|| self.attempt(build))
             .retry(backoff)
             .when(retry)
             .adjust(move |err, delay| match err {

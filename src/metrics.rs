@@ -115,20 +115,38 @@ fn escape(value: &str) -> String {
 }
 
 /// Replaces `path` with `text` atomically: a synced temporary file renamed over it.
+///
+/// The temporary file is always created anew (`O_EXCL`), never opened if something is
+/// already at its name: a link planted there by another user of a shared textfile
+/// directory cannot redirect the write.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = path.with_file_name(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+    write_through(&tmp, path, text)
+}
+
+/// Writes `text` to the new file `tmp` (refusing anything already there) and renames it
+/// over `path`.
+fn write_through(tmp: &Path, path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(tmp)?;
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(tmp, path)
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(tmp);
     }
     result
 }
@@ -147,7 +165,24 @@ pub async fn update(store: &Store, path: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, write_through};
+
+    /// See: issue 15.7 (a planted link must not redirect the metrics write)
+    #[test]
+    fn a_planted_link_at_the_temporary_name_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ua-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let tmp = dir.join(".m.prom.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        let err = write_through(&tmp, &dir.join("m.prom"), "metrics").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert!(!dir.join("m.prom").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn label_values_are_escaped() {

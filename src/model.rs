@@ -164,6 +164,9 @@ pub struct SubjectUsage {
     pub records: Vec<EntityRecord>,
     /// The responses these rows were parsed from.
     pub raw: Vec<RawResponse>,
+    /// Parts of the answers refused without failing the subject (a history row with an
+    /// impossible period), worded for the operator; recorded with the run.
+    pub notes: Vec<String>,
 }
 
 /// A provider object as it was on one UTC day, kept whole (secrets removed).

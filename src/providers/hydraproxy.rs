@@ -159,15 +159,24 @@ impl Provider for HydraProxy {
         ProviderKind::HydraProxy
     }
 
+    /// Every status's listing plus the configured orders. A listing that fails leaves the
+    /// others and the configured orders to sync (the run is partial); rejected credentials
+    /// fail discovery whole.
     async fn discover_subjects(&self) -> Result<Discovery, ProviderError> {
         let lists =
             futures_join_all(ORDER_STATUSES.map(|s| self.fetch_orders_with_status(s))).await;
         let mut ids: BTreeSet<u64> = self.orders.iter().copied().collect();
+        let mut errors = Vec::new();
         for list in lists {
-            ids.extend(list?);
+            match list {
+                Ok(list) => ids.extend(list),
+                Err(e) if e.is_rejected() => return Err(e),
+                Err(e) => errors.push(e),
+            }
         }
         Ok(Discovery {
             subjects: ids.into_iter().map(|id| id.to_string()).collect(),
+            errors,
             ..Discovery::default()
         })
     }

@@ -122,14 +122,23 @@ impl Provider for InfiniteProxies {
         ProviderKind::InfiniteProxies
     }
 
+    /// The listed customers plus the configured ones. When the listing fails, the
+    /// configured customers still sync (the run is partial); rejected credentials fail
+    /// discovery whole.
     async fn discover_subjects(&self) -> Result<Discovery, ProviderError> {
-        let resp = self
-            .get(
-                CUSTOMERS_ENDPOINT,
-                API.url(&self.base_url, CUSTOMERS_ENDPOINT, &["customers"])?,
-            )
-            .await?;
-        let mut discovery = parse_customers(&resp)?;
+        let url = API.url(&self.base_url, CUSTOMERS_ENDPOINT, &["customers"])?;
+        let listed = match self.get(CUSTOMERS_ENDPOINT, url).await {
+            Ok(resp) => parse_customers(&resp),
+            Err(e) => Err(e),
+        };
+        let mut discovery = match listed {
+            Ok(discovery) => discovery,
+            Err(e) if e.is_rejected() => return Err(e),
+            Err(e) => Discovery {
+                errors: vec![e],
+                ..Discovery::default()
+            },
+        };
         let mut subjects: BTreeSet<String> = discovery.subjects.drain(..).collect();
         subjects.extend(self.customers.iter().map(|c| c.to_lowercase()));
         discovery.subjects = subjects.into_iter().collect();

@@ -375,6 +375,29 @@ mod tests {
         assert!(!String::from_utf8_lossy(&redact_keys(&broken, &keys)).contains("hunter2"));
     }
 
+    /// See: issue 15.5 (serde quotes the whole offending value; we quote 64 characters)
+    #[test]
+    fn serde_messages_quote_at_most_64_characters() {
+        #[derive(Debug, Deserialize)]
+        struct Typed {
+            #[allow(dead_code)]
+            n: u64,
+        }
+        let huge = "Z".repeat(100_000);
+        let err = decode::<Typed>(format!(r#"{{"n": "{huge}"}}"#).as_bytes()).unwrap_err();
+        assert!(err.len() < 300, "{} bytes: {}", err.len(), &err[..200]);
+        assert!(err.starts_with("n: invalid type: string \""), "{err}");
+        assert!(
+            err.contains(&format!("\"{}\"… (99936 more bytes)", "Z".repeat(64))),
+            "{err}"
+        );
+        assert_eq!(
+            bound_quotes(r#"a "x\"y" b "short""#),
+            r#"a "x\"y" b "short""#,
+            "escaped quotes stay inside their string"
+        );
+    }
+
     #[test]
     fn days_must_be_iso() {
         assert_eq!(

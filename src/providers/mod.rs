@@ -23,6 +23,7 @@ use crate::error::{ProviderError, VaultError};
 use crate::http::{AccountClient, HttpClient};
 pub use crate::model::ProviderKind;
 use crate::model::{BalanceSnapshot, RawResponse, SubjectUsage};
+pub(crate) use json::quote;
 
 /// One subject's usage, or why it could not be had.
 pub type SubjectResult = Result<SubjectUsage, ProviderError>;
@@ -37,6 +38,9 @@ pub struct Discovery {
     /// Subjects whose usage the listing already carried; they are not fetched again. A row
     /// of the listing that is malformed fails only its own subject.
     pub prefetched: BTreeMap<String, SubjectResult>,
+    /// Listings that failed while others answered: the run goes on with what was found
+    /// (and is partial). Rejected credentials are never here; they fail discovery whole.
+    pub errors: Vec<ProviderError>,
 }
 
 /// One account at one provider.

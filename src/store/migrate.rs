@@ -59,6 +59,7 @@ pub(super) fn needs_migration(conn: &Connection) -> Result<bool, StoreError> {
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let version = user_version(conn)?;
     check_ours(conn, path, version)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
     if version > LATEST_VERSION {
         return Err(StoreError::TooNew {
             found: version,
@@ -82,8 +83,7 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrated?;
     // The frames of the old pages (tokens among them) leave the WAL.
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    Ok(())
+    super::checkpoint(conn)
 }
 
 fn apply_migrations(conn: &mut Connection, path: &Path, from: u32) -> Result<(), StoreError> {

@@ -137,8 +137,8 @@ impl Store {
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         configure(&conn).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
+        // WAL is set by `migrate`, once the file is known to be an archive: switching the
+        // journal mode writes the header of whatever file it is.
         migrate::migrate(&mut conn, path)?;
         let crashed = runs::mark_crashed(&conn)?;
         if crashed > 0 {
@@ -254,9 +254,13 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Ends a run's writes: a truncating checkpoint, so the WAL does not keep growing between
-/// runs (it cannot complete while a reader holds an old snapshot; the next one will).
+/// runs. It does not wait for readers: while one holds an old snapshot it cannot complete,
+/// and the next run's will.
 pub fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
-    Ok(conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
+    conn.busy_timeout(Duration::ZERO)?;
+    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(done?)
 }
 
 /// Creates the archive file, if it does not exist, with [`ARCHIVE_MODE`].

@@ -29,6 +29,7 @@ use write::{Fetched, MAX_BATCH, SubjectsOutcome};
 
 use crate::config::{AccountConfig, KeepRaw};
 use crate::error::ProviderError;
+use crate::http::RunMemo;
 use crate::model::{BalanceSnapshot, FetchTime, RawResponse, SubjectUsage};
 use crate::providers::{Provider, SubjectResult};
 use crate::store::runs::{self, RunStatus, RunTotals};
@@ -37,6 +38,10 @@ use crate::store::{Store, StoreError};
 
 /// How many errors a run report keeps for its summary.
 const MAX_REPORTED_ERRORS: usize = 5;
+
+/// The longest subject id a listing may name: a longer one is no real id, and would make
+/// every error about it long.
+const MAX_SUBJECT_BYTES: usize = 256;
 
 /// An error and its sources, joined with ": ".
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -52,9 +57,10 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// A subject's or the account's failure, already worded for the operator.
 struct Failure {
-    subject: Option<String>,
     message: String,
     rejected: bool,
+    /// Whether the subject failed whole (not only part of its answer refused).
+    failed_subject: bool,
 }
 
 /// Syncs one account once and records the run.
@@ -67,11 +73,14 @@ pub async fn run_account(
 ) -> Result<RunReport, StoreError> {
     let span =
         tracing::info_span!("sync", provider = account.kind.as_str(), account = %account.name);
-    AccountRun::start(account, provider, store, options)
-        .await?
-        .execute(cancel)
-        .instrument(span)
-        .await
+    // A request that fails after all its retries is not sent again in this run.
+    let run = async {
+        AccountRun::start(account, provider, store, options)
+            .await?
+            .execute(cancel)
+            .await
+    };
+    RunMemo::default().scope(run.instrument(span)).await
 }
 
 /// The state of one run in progress.
@@ -181,6 +190,9 @@ impl<'a> AccountRun<'a> {
         let mut prefetched = std::collections::BTreeMap::new();
         match cancellable(cancel, self.provider.discover_subjects()).await {
             Some(Ok(found)) => {
+                for e in &found.errors {
+                    failures.push(self.failure(None, e, fetched).await?);
+                }
                 subjects.extend(found.subjects);
                 subjects.extend(found.prefetched.keys().cloned());
                 prefetched = found.prefetched;
@@ -199,7 +211,21 @@ impl<'a> AccountRun<'a> {
             .call(move |c| runs::load_recent_subjects(c, kind, &name, &since))
             .await?;
         subjects.extend(archived);
-        Ok(subjects
+        let (usable, too_long): (Vec<String>, Vec<String>) = subjects
+            .into_iter()
+            .partition(|s| !s.is_empty() && s.len() <= MAX_SUBJECT_BYTES);
+        if let Some(first) = too_long.first() {
+            let e = ProviderError::Api {
+                endpoint: "discovery".to_owned(),
+                message: format!(
+                    "{} subject ids are empty or longer than {MAX_SUBJECT_BYTES} bytes and were skipped, e.g. {}",
+                    too_long.len(),
+                    crate::providers::quote(first)
+                ),
+            };
+            failures.push(self.failure(None, &e, fetched).await?);
+        }
+        Ok(usable
             .into_iter()
             .map(|s| {
                 let data = prefetched.remove(&s).map(|d| (d, fetched));
@@ -278,9 +304,10 @@ impl<'a> AccountRun<'a> {
                 // A task of its own, so that parsing spreads over the runtime's workers
                 // instead of sharing this run's task with every other subject.
                 let (provider, id) = (Arc::clone(&self.provider), subject.clone());
-                let task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
-                    async move { provider.fetch_usage(&id).await }.instrument(span),
-                ));
+                let fetch = async move { provider.fetch_usage(&id).await }.instrument(span);
+                let memo = RunMemo::current().unwrap_or_default();
+                let task =
+                    tokio_util::task::AbortOnDropHandle::new(tokio::spawn(memo.scope(fetch)));
                 let result = cancellable(cancel, task).await?.unwrap_or_else(|e| {
                     Err(ProviderError::Api {
                         endpoint: "fetch".to_owned(),
@@ -310,7 +337,7 @@ impl<'a> AccountRun<'a> {
         failures: Vec<Failure>,
         cancelled: bool,
     ) -> Result<RunReport, StoreError> {
-        totals.subjects_failed = failures.iter().filter(|f| f.subject.is_some()).count() as u64;
+        totals.subjects_failed = failures.iter().filter(|f| f.failed_subject).count() as u64;
         totals.error = failures.first().map(|f| f.message.clone());
         let status = if cancelled {
             RunStatus::Interrupted

@@ -34,21 +34,24 @@ struct SubjectWrite {
     fetched: FetchTime,
     covered_from: chrono::NaiveDate,
     keep_all: bool,
+    /// The run whose `sync_error` rows the subject's notes go to.
+    run_id: i64,
 }
 
 impl SubjectWrite {
-    /// Writes the subject inside `tx`; returns the subject, its counts and newly lost days.
-    fn write(
-        self,
-        tx: &rusqlite::Transaction<'_>,
-    ) -> Result<(String, UpsertStats, Vec<chrono::NaiveDate>), StoreError> {
+    /// Writes the subject inside `tx`, with the notes on what its answers had refused.
+    fn write(self, tx: &rusqlite::Transaction<'_>) -> Result<Written, StoreError> {
         let Self {
             key,
             data,
             fetched,
             covered_from,
             keep_all,
+            run_id,
         } = self;
+        for note in &data.notes {
+            runs::insert_error(tx, run_id, Some(&key.subject), note)?;
+        }
         let mut stats = usage::upsert_days(tx, &key, &data.days, false, fetched)?;
         stats += usage::upsert_months(tx, &key, &data.months, fetched)?;
         stats += usage::upsert_month_resources(tx, &key, &data.month_resources, fetched)?;
@@ -73,8 +76,23 @@ impl SubjectWrite {
                 runs::insert_raw(tx, key.provider, &key.account, subject, raw, None, fetched)?;
             }
         }
-        Ok((key.subject, stats, lost))
+        Ok(Written {
+            subject: key.subject,
+            stats,
+            lost,
+            notes: data.notes,
+        })
     }
+}
+
+/// What writing one subject did.
+struct Written {
+    subject: String,
+    stats: UpsertStats,
+    /// Days the write found lost for good.
+    lost: Vec<chrono::NaiveDate>,
+    /// What the answers had refused, already recorded in `sync_error`.
+    notes: Vec<String>,
 }
 
 #[derive(Default)]
@@ -128,11 +146,19 @@ impl AccountRun<'_> {
                 Ok(written)
             })
             .await?;
-        for (subject, stats, lost) in written {
+        for w in written {
             outcome.ok += 1;
-            outcome.stats += stats;
+            outcome.stats += w.stats;
             self.options.observer.subject_done(&label, true);
-            self.report_lost(subject, &lost);
+            for note in w.notes {
+                tracing::warn!(subject = %w.subject, note = %note, "Part of an answer was refused");
+                outcome.failures.push(Failure {
+                    message: format!("subject {}: {note}", w.subject),
+                    rejected: false,
+                    failed_subject: false,
+                });
+            }
+            self.report_lost(w.subject, &w.lost);
         }
         Ok(())
     }
@@ -172,6 +198,7 @@ impl AccountRun<'_> {
             fetched,
             covered_from,
             keep_all: self.options.keep_raw == KeepRaw::All,
+            run_id: self.run_id,
         }
     }
 
@@ -232,7 +259,7 @@ impl AccountRun<'_> {
             })
             .await?;
         Ok(Failure {
-            subject,
+            failed_subject: subject.is_some(),
             message,
             rejected: err.is_rejected(),
         })

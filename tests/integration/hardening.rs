@@ -564,3 +564,208 @@ async fn clock_moved_back() {
         [("2026-04-01".to_owned(), "2026-04-10".to_owned())]
     );
 }
+
+/// Within a run, a request that failed after all its retries is not sent again (the same
+/// method, URL and body); the next run asks again.
+// See: issue 15.8
+#[tokio::test]
+async fn a_request_given_up_on_is_not_sent_again_in_the_run() {
+    let server = MockServer::start_async().await;
+    let failing = server
+        .mock_async(|when, then| {
+            when.path("/down");
+            then.status(503);
+        })
+        .await;
+    let config = usage_archiver::config::HttpConfig {
+        max_retries: 2,
+        backoff_initial: Duration::from_millis(1),
+        ..Default::default()
+    };
+    let http = usage_archiver::http::HttpClient::new(&config).unwrap();
+    let client = usage_archiver::http::AccountClient::new(http, 2);
+    let url = server.url("/down");
+    let send = || client.send("down", |c| c.get(&url));
+    let run = usage_archiver::http::RunMemo::default();
+    let (first, again) = run
+        .scope(async { (send().await.unwrap_err(), send().await.unwrap_err()) })
+        .await;
+    assert!(first.to_string().contains("HTTP 503"), "{first}");
+    assert!(again.to_string().contains("not sent again"), "{again}");
+    failing.assert_calls_async(3).await;
+    // A new run asks again.
+    let next = usage_archiver::http::RunMemo::default();
+    next.scope(send()).await.unwrap_err();
+    failing.assert_calls_async(6).await;
+}
+
+/// A ProxyShard whose profile and sub-user listing fail: the profile is asked once (with
+/// its retries) in the run, not again for the archived owner subject, and the other
+/// listings still sync (the run is partial).
+// See: issue 15.8
+#[tokio::test]
+async fn a_failing_profile_is_asked_once_per_run() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    let ok = |path: &'static str, body: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .mock_async(|when, then| {
+                    when.path(path);
+                    then.status(200).body(body);
+                })
+                .await
+        }
+    };
+    let mut first = vec![
+        ok("/user/api/proxies/profile", r#"{"data_spent": 1048576}"#).await,
+        ok(
+            "/user/api/proxies/sub-users",
+            r#"{"success":true,"count":0,"data":[]}"#,
+        )
+        .await,
+    ];
+    ok(
+        "/user/api/orders",
+        r#"{"success":true,"orders":[],"next":null}"#,
+    )
+    .await;
+    ok(
+        "/user/api/me",
+        r#"{"active_orders":0,"wallet_balance":100}"#,
+    )
+    .await;
+    let text = format!(
+        "[archive]\ndatabase = {:?}\n\n[http]\nmax_retries = 2\nbackoff_initial_ms = 1\n\n\
+         [[proxyshard]]\nname = \"main\"\nbase_url = \"{}\"\nallow_insecure_http = true\n\
+         token = \"{TOKEN}\"\nproxy_types = [\"standart\"]\n",
+        dir.db().display().to_string(),
+        server.base_url()
+    );
+    let config = usage_archiver::config::parse(&text, &dir.path("t.toml"))
+        .unwrap()
+        .config;
+    let report = sync_at(&config, at("2026-03-01T10:00:00Z")).await;
+    assert_all_ok(std::slice::from_ref(&report));
+    for mock in first.drain(..) {
+        mock.delete_async().await;
+    }
+    let profile = server
+        .mock_async(|when, then| {
+            when.path("/user/api/proxies/profile");
+            then.status(500);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.path("/user/api/proxies/sub-users");
+            then.status(500);
+        })
+        .await;
+    let report = sync_at(&config, at("2026-03-01T11:00:00Z")).await;
+    profile.assert_calls_async(3).await;
+    assert_eq!(
+        report.status,
+        usage_archiver::store::runs::RunStatus::Failed
+    );
+    assert!(
+        report.errors.iter().any(|e| e.contains("sub-users")),
+        "the failed listing is recorded: {:?}",
+        report.errors
+    );
+}
+
+/// Discovery that fails in part keeps the rest: a failing HydraProxy status listing leaves
+/// the other listings and the configured orders to sync, and a failing InfiniteProxies
+/// `/customers` leaves the configured customers; each run is partial and names the listing.
+// See: issue 15.8
+#[tokio::test]
+async fn partial_discovery_keeps_the_rest() {
+    let (server, dir) = {
+        let server = MockServer::start_async().await;
+        mock_account_info(&server).await;
+        (server, TestDir::new())
+    };
+    server
+        .mock_async(|when, then| {
+            when.path("/reseller/get_orders_status/")
+                .form_urlencoded_tuple("status", "PENDING");
+            then.status(500);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.path("/reseller/get_orders_status/")
+                .form_urlencoded_tuple("status", "ACTIVE");
+            then.status(200).body(r#"[{"id": 7}]"#);
+        })
+        .await;
+    mock_no_orders(&server).await;
+    for order in [7, 99] {
+        server
+            .mock_async(|when, then| {
+                when.path("/api/view_usage_history/")
+                    .form_urlencoded_tuple("order_id", order.to_string());
+                then.status(200).body(format!(
+                    r#"{{"status":"OK","order_id":{order},"usage":[{{"date":"2026-03-01","bandwidth_upload_mb":1,"bandwidth_download_mb":1,"bandwidth_total_mb":2}}]}}"#
+                ));
+            })
+            .await;
+    }
+    let mut config = hydra_config(&server, &dir.db(), "orders = [99]", "");
+    config.http.max_retries = 0;
+    let report = sync_at(&config, at("2026-03-01T12:00:00Z")).await;
+    assert_eq!(
+        report.status,
+        usage_archiver::store::runs::RunStatus::Partial
+    );
+    assert_eq!(report.totals.subjects_ok, 2, "{:?}", report.errors);
+    assert!(
+        report.errors[0].contains("get_orders_status/"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(day_rows(&dir.db(), "7").len(), 1);
+    assert_eq!(day_rows(&dir.db(), "99").len(), 1);
+
+    let ip = MockServer::start_async().await;
+    ip.mock_async(|when, then| {
+        when.path("/customers");
+        then.status(502).body("<html>bad gateway</html>");
+    })
+    .await;
+    ip.mock_async(|when, then| {
+        when.path("/@me");
+        then.status(200)
+            .body(fixture("infiniteproxies", "me__ok.json"));
+    })
+    .await;
+    ip.mock_async(|when, then| {
+        when.path("/customer/@alice/transactions");
+        then.status(200)
+            .body(r#"{"status":{"code":200,"message":"ok"},"payload":{"2026-03-01":5}}"#);
+    })
+    .await;
+    let text = format!(
+        "[archive]\ndatabase = {:?}\n\n[http]\nmax_retries = 0\n\n[[infiniteproxies]]\nname = \"main\"\n\
+         base_url = \"{}\"\nallow_insecure_http = true\napi_key = \"{TOKEN}\"\ncustomers = [\"Alice\"]\n",
+        dir.path("ip.db").display().to_string(),
+        ip.base_url()
+    );
+    let config = usage_archiver::config::parse(&text, &dir.path("t.toml"))
+        .unwrap()
+        .config;
+    let report = sync_at(&config, at("2026-03-01T12:00:00Z")).await;
+    assert_eq!(
+        report.status,
+        usage_archiver::store::runs::RunStatus::Partial
+    );
+    assert_eq!(report.totals.subjects_ok, 1, "{:?}", report.errors);
+    assert!(
+        report.errors[0].contains("customers"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(day_rows(&dir.path("ip.db"), "alice").len(), 1);
+}

@@ -161,7 +161,9 @@ fn archive_contains(db: &Path, needle: &str) -> bool {
 }
 
 /// Basic auth on every request; the documented listing (one object), details and history; months
-/// and quota go to the archive, the impossible rows do not; balances arrive as strings.
+/// and quota go to the archive, the impossible rows do not: the documented year-0 placeholder
+/// quietly, the month-13 row recorded with the run (which is partial), where operators look;
+/// balances arrive as strings.
 #[tokio::test]
 async fn basic_auth_archives_months_balances_and_a_counter_snapshot() {
     let server = MockServer::start_async().await;
@@ -169,7 +171,25 @@ async fn basic_auth_archives_months_balances_and_a_counter_snapshot() {
     let mocks = mock_basic_account(&server, "history__with_months.json").await;
     let config = hostens_config(&server, &dir.db(), &basic_auth());
     let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
-    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    // See: issue 15.8 (a skipped impossible row must show where operators look)
+    assert_eq!(report.status, RunStatus::Partial, "{:?}", report.errors);
+    assert_eq!(report.totals.subjects_failed, 0, "the server itself synced");
+    let refused = "server/@id/history: row [3] has an impossible period (year 2026, month 13)";
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(report.errors[0].contains(refused), "{:?}", report.errors);
+    assert!(text(&dir.db(), "SELECT error FROM sync_runs").contains(refused));
+    assert!(
+        text(
+            &dir.db(),
+            "SELECT error FROM sync_error WHERE subject = '113'"
+        )
+        .contains(refused)
+    );
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_usage-archiver"))
+        .args(["status", "--json", "--db", dir.db().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&status.stdout).contains("month 13"));
     for mock in &mocks {
         mock.assert_calls_async(1).await;
     }
@@ -242,7 +262,9 @@ async fn documented_history_junk_row_is_skipped() {
     mock_basic_account(&server, "history__documented.json").await;
     let config = hostens_config(&server, &dir.db(), &basic_auth());
     let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
+    // See: issue 15.8 (the document's own placeholder is expected: no error, no note)
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM sync_error"), 0);
     assert_eq!(count(&dir.db(), "SELECT count(*) FROM month_usage"), 0);
     assert_eq!(count(&dir.db(), "SELECT count(*) FROM month_resources"), 0);
 }
@@ -290,7 +312,12 @@ async fn array_listing_string_numbers_and_gigabytes() {
     let account = format!("{}\nbandwidth_unit = \"GB\"", basic_auth());
     let config = hostens_config(&server, &dir.db(), &account);
     let report = sync_at(&config, at("2026-11-05T10:00:00Z")).await;
-    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    assert_eq!(
+        report.status,
+        RunStatus::Partial,
+        "the month-13 rows: {:?}",
+        report.errors
+    );
     assert_eq!(report.totals.subjects_ok, 2);
     let m = months(&dir.db(), "114");
     assert_eq!(m[0].2, 1000.0 * 1024.0, "GB converted to MB");

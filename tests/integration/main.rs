@@ -22,6 +22,8 @@ mod coverage;
 mod crash;
 // The daemon: catch-up, no overlapping runs, READY/STOPPING, SIGTERM.
 mod daemon;
+// The archive file: ours, private, free of credentials, bounded, readable by readers.
+mod archive_file;
 // Finality, month re-syncs, coverage extension and run totals (promises issue 19 guards).
 mod finality;
 // Field hardening: credentials, redirects, clocks, files, failures that stay visible.

@@ -6,9 +6,10 @@
 //! (download) and `bw_out` (upload), from which the store derives days
 //! (SPEC §5.7), and the whole details object is kept as a daily snapshot
 //! (disk and RAM usage). `GET /server/@id/history` gives months: bandwidth
-//! to `month_usage`, quota and inode figures to `month_resources`; rows with
-//! an impossible period (the document's own `year: 0, month: 0`) are skipped
-//! with a warning. `GET /balance` gives `acc_balance` and `acc_credit`.
+//! to `month_usage`, quota and inode figures to `month_resources`. The
+//! document's own placeholder row (`year: 0, month: 0`) is skipped quietly;
+//! any other impossible period (a month 13) is skipped and recorded with the
+//! run, where operators look. `GET /balance` gives `acc_balance` and `acc_credit`.
 //!
 //! Authentication is HTTP Basic, or the token flow: `POST /token` trades the
 //! refresh token for an access token *and a new refresh token*. The new pair
@@ -64,8 +65,6 @@ pub struct Hostens {
     auth: Auth,
     mb_per_unit: f64,
     client: AccountClient,
-    /// Servers whose junk history rows were already reported: warned once per process, not hourly.
-    warned: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Hostens {
@@ -93,7 +92,6 @@ impl Hostens {
             auth,
             mb_per_unit: settings.mb_per_unit,
             client,
-            warned: std::sync::Mutex::default(),
         }
     }
 
@@ -177,19 +175,18 @@ impl Provider for Hostens {
             Ok(resp) => {
                 let history = parse_history(&resp.body, self.mb_per_unit)
                     .map_err(|r| API.malformed(HISTORY, r, &resp))?;
-                let first_time = !history.skipped.is_empty()
-                    && self
-                        .warned
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(subject.to_owned());
-                for skipped in &history.skipped {
-                    if first_time {
-                        tracing::warn!(server = subject, row = %skipped, "Skipped a history row with an impossible period (reported once per server)");
-                    } else {
-                        tracing::debug!(server = subject, row = %skipped, "Skipped a history row with an impossible period");
-                    }
+                if history.placeholders > 0 {
+                    tracing::debug!(
+                        server = subject,
+                        rows = history.placeholders,
+                        "Skipped the documented year-0 placeholder row"
+                    );
                 }
+                usage.notes = history
+                    .skipped
+                    .into_iter()
+                    .map(|row| format!("{HISTORY}: {row}"))
+                    .collect();
                 usage.months = history.months;
                 usage.month_resources = history.resources;
                 usage.raw.push(API.raw(HISTORY, &resp));

@@ -125,8 +125,10 @@ pub struct History {
     pub months: Vec<MonthUsage>,
     /// Quota and inode figures per month.
     pub resources: Vec<MonthResources>,
-    /// Rows skipped for an impossible period, described for the warning.
+    /// Rows skipped for an impossible period, described for the operator.
     pub skipped: Vec<String>,
+    /// Rows skipped as the document's own placeholder (`year: 0, month: 0`): expected.
+    pub placeholders: usize,
 }
 
 /// Parses the monthly history; rows with an impossible period are skipped, anything else wrong is an error.
@@ -145,9 +147,15 @@ pub fn parse_history(body: &[u8], mb_per_unit: f64) -> Result<History, String> {
     for (i, item) in items.into_iter().enumerate() {
         let row: api::HistoryRow = decode_value(item).map_err(|r| format!("[{i}].{r}"))?;
         let Some(month) = period(&row.year, &row.month) else {
-            history
-                .skipped
-                .push(format!("[{i}] year {} month {}", row.year, row.month));
+            if is_zero(&row.year) && is_zero(&row.month) {
+                history.placeholders += 1;
+            } else {
+                history.skipped.push(format!(
+                    "row [{i}] has an impossible period (year {}, month {}); it was not stored",
+                    shown(&row.year),
+                    shown(&row.month)
+                ));
+            }
             continue;
         };
         let at = |field: &str| format!("[{i}].{field}");
@@ -178,6 +186,24 @@ pub fn parse_history(body: &[u8], mb_per_unit: f64) -> Result<History, String> {
         });
     }
     Ok(history)
+}
+
+/// Whether a period field is the number 0 (or the string "0").
+fn is_zero(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.as_i64() == Some(0),
+        Value::String(s) => s.trim() == "0",
+        _ => false,
+    }
+}
+
+/// A period field as an error shows it: a number as written, anything else quoted short.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => quote(s),
+        other => crate::providers::json::kind_of(other).to_owned(),
+    }
 }
 
 /// The first day of a history row's month, if `year`/`month` (numbers or strings) name a real one.

@@ -233,7 +233,16 @@ impl Provider for ProxyShard {
                 .prefetched
                 .insert(format!("{proxy_type}/owner"), owner);
             let mut previous_page: Option<bytes::Bytes> = None;
-            for (user, resp) in self.fetch_sub_users(proxy_type).await? {
+            // A listing that fails leaves the rest of discovery to go on (the run is partial).
+            let sub_users = match self.fetch_sub_users(proxy_type).await {
+                Ok(users) => users,
+                Err(e) if e.is_rejected() => return Err(e),
+                Err(e) => {
+                    discovery.errors.push(e);
+                    Vec::new()
+                }
+            };
+            for (user, resp) in sub_users {
                 let subject = format!("{proxy_type}/{}", user.user_id);
                 let usage = sub_user_usage(&resp, user.counters).map(|(mut usage, counters)| {
                     discovery.balances.extend(balances_of(&subject, &counters));
@@ -247,10 +256,13 @@ impl Provider for ProxyShard {
                 discovery.prefetched.insert(subject, usage);
             }
         }
-        let orders = self.fetch_order_ids().await?;
-        discovery
-            .subjects
-            .extend(orders.into_iter().map(|id| format!("order/{id}")));
+        match self.fetch_order_ids().await {
+            Ok(orders) => discovery
+                .subjects
+                .extend(orders.into_iter().map(|id| format!("order/{id}"))),
+            Err(e) if e.is_rejected() => return Err(e),
+            Err(e) => discovery.errors.push(e),
+        }
         Ok(discovery)
     }
 
