@@ -22,6 +22,9 @@ use crate::scheduler::{Heartbeat, Runner, add_heartbeat};
 use crate::store::Store;
 use crate::sync::{RunReport, SyncOptions};
 
+/// How long systemd is asked to wait for a schema upgrade before READY: 30 minutes.
+pub const MIGRATION_TIMEOUT_USEC: u32 = 30 * 60 * 1_000_000;
+
 /// How long shutdown waits for running syncs to finish their writes.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(25);
 
@@ -34,6 +37,15 @@ pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
             "no account is configured; add a {} table to the config (daemon.toml in the repository shows each)",
             crate::config::account_tables()
         );
+    }
+    if Store::needs_migration(&config.archive.database) {
+        // An upgrade rewrites the archive (about 2 s per million rows): tell systemd to
+        // wait for it instead of killing a start that looks hung.
+        tracing::info!("Upgrading the archive's schema before starting");
+        notify(&[
+            NotifyState::ExtendTimeoutUsec(MIGRATION_TIMEOUT_USEC),
+            NotifyState::Status("upgrading the archive"),
+        ]);
     }
     let store = Store::open(&config.archive.database)?;
     let http = HttpClient::new(&config.http).context("cannot set up the HTTP client")?;

@@ -4,7 +4,8 @@
 //! HTTP Basic credentials and a few servers (listed as an array), one on the
 //! token flow with a single server (listed as a single object, as the
 //! document shows). Every `POST /token` rotates the refresh token and issues
-//! an access token that expires after one simulated hour. `bw_in`/`bw_out`
+//! an access token that expires after one simulated hour (earlier access tokens stay valid
+//! until then; `strict_tokens` refuses a spent refresh token and counts it). `bw_in`/`bw_out`
 //! grow through the month and reset to zero when a month starts; the history
 //! holds the past months, the current one, and the document's junk row
 //! (`year: 0, month: 0`). Balances arrive as strings, as documented.
@@ -44,6 +45,11 @@ pub struct SimHostens {
     pub history_months: u32,
     /// Seed of the generated figures.
     pub seed: u64,
+    /// Only the newest refresh token is accepted: presenting a spent one is refused and
+    /// counted ([`TokenStats::spent_presented`]), as a server that revokes on reuse would.
+    pub strict_tokens: bool,
+    /// Requests an access token is good for (0: until it expires after a simulated hour).
+    pub access_token_uses: u32,
 }
 
 impl SimHostens {
@@ -53,6 +59,8 @@ impl SimHostens {
             servers: 3,
             history_months: 3,
             seed: 11,
+            strict_tokens: false,
+            access_token_uses: 0,
         }
     }
 
@@ -106,9 +114,22 @@ pub(crate) struct Tokens {
     /// The refresh token before it, still accepted until the newest one is used: a
     /// client whose `POST /token` answer was lost in transit is not locked out.
     previous: Option<String>,
-    /// The access token that is valid now, and when it expires.
-    access: Option<(String, DateTime<Utc>)>,
+    /// Every access token issued, with when it expires and how often it was used: a
+    /// rotation does not revoke earlier access tokens, they expire on their own.
+    access: std::collections::HashMap<String, (DateTime<Utc>, u32)>,
+    /// Every refresh token presented and spent.
+    spent: std::collections::HashSet<String>,
+    stats: TokenStats,
     issued: u64,
+}
+
+/// What the simulated token endpoint saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenStats {
+    /// Refresh tokens rotated.
+    pub rotations: u64,
+    /// Times a refresh token already spent was presented again.
+    pub spent_presented: u64,
 }
 
 #[derive(Debug)]
@@ -116,6 +137,13 @@ pub(crate) struct State {
     pub sim: SimHostens,
     pub clock: SimClock,
     pub tokens: Mutex<Tokens>,
+}
+
+impl State {
+    /// What the token endpoint saw so far.
+    pub(crate) fn token_stats(&self) -> TokenStats {
+        self.tokens.lock().map(|t| t.stats).unwrap_or_default()
+    }
 }
 
 /// Which account a request authenticates as.
@@ -156,14 +184,16 @@ fn caller(s: &State, headers: &HeaderMap) -> Option<Caller> {
         return Some(Caller::Basic);
     }
     let now = s.clock.now();
-    let valid = header.strip_prefix("Bearer ").is_some_and(|t| {
-        s.tokens
-            .lock()
-            .ok()
-            .and_then(|g| g.access.clone())
-            .is_some_and(|(access, until)| access == t && now < until)
-    });
-    valid.then_some(Caller::Token)
+    let given = header.strip_prefix("Bearer ")?;
+    let mut tokens = s.tokens.lock().ok()?;
+    let limit = s.sim.access_token_uses;
+    let (until, used) = tokens.access.get_mut(given)?;
+    if now < *until && (limit == 0 || *used < limit) {
+        *used += 1;
+        Some(Caller::Token)
+    } else {
+        None
+    }
 }
 
 /// `POST /token`: rotates the refresh token. Before its first rotation a fresh simulator
@@ -178,12 +208,18 @@ async fn token(AxState(s): AxState<Arc<State>>, Json(body): Json<Value>) -> Resp
         return error(StatusCode::INTERNAL_SERVER_ERROR, "lock poisoned");
     };
     let valid = match &tokens.refresh {
+        Some(current) if s.sim.strict_tokens => current == given,
         Some(current) => current == given || tokens.previous.as_deref() == Some(given),
-        None => given.starts_with(REFRESH_PREFIX),
+        None => given.starts_with(REFRESH_PREFIX) && !tokens.spent.contains(given),
     };
     if !valid {
+        if tokens.spent.contains(given) {
+            tokens.stats.spent_presented += 1;
+        }
         return error(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
     }
+    tokens.spent.insert(given.to_owned());
+    tokens.stats.rotations += 1;
     if tokens.previous.as_deref() != Some(given) {
         tokens.previous = Some(given.to_owned());
     }
@@ -192,7 +228,8 @@ async fn token(AxState(s): AxState<Arc<State>>, Json(body): Json<Value>) -> Resp
     let refresh = format!("{REFRESH_PREFIX}{}-{n}", s.clock.now().timestamp());
     let access = format!("sim-hostens-access-{n}");
     tokens.refresh = Some(refresh.clone());
-    tokens.access = Some((access.clone(), s.clock.now() + TimeDelta::hours(1)));
+    let until = s.clock.now() + TimeDelta::hours(1);
+    tokens.access.insert(access.clone(), (until, 0));
     Json(json!({"token": access, "refresh": refresh})).into_response()
 }
 

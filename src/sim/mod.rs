@@ -74,6 +74,7 @@ pub struct Simulator {
     clock: SimClock,
     config: SimConfig,
     faults: Arc<faults::Faults>,
+    hostens: Arc<hostens::State>,
     stop: CancellationToken,
 }
 
@@ -84,6 +85,11 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let clock = SimClock::default();
         let faults = Arc::new(faults::Faults::new(0x5EED, STALL));
+        let hostens = Arc::new(hostens::State {
+            sim: config.hostens.clone(),
+            clock: clock.clone(),
+            tokens: std::sync::Mutex::default(),
+        });
         let app = hydraproxy::router(Arc::new(hydraproxy::State {
             sim: config.hydraproxy.clone(),
             clock: clock.clone(),
@@ -92,11 +98,7 @@ impl Simulator {
             sim: config.infiniteproxies.clone(),
             clock: clock.clone(),
         })))
-        .merge(hostens::router(Arc::new(hostens::State {
-            sim: config.hostens.clone(),
-            clock: clock.clone(),
-            tokens: std::sync::Mutex::default(),
-        })))
+        .merge(hostens::router(Arc::clone(&hostens)))
         .merge(proxyshard::router(Arc::new(proxyshard::State {
             sim: config.proxyshard.clone(),
             clock: clock.clone(),
@@ -119,6 +121,7 @@ impl Simulator {
             clock,
             config,
             faults,
+            hostens,
             stop,
         })
     }
@@ -131,6 +134,11 @@ impl Simulator {
     /// The fault switch: off until a test sets a rate.
     pub fn faults(&self) -> &faults::Faults {
         &self.faults
+    }
+
+    /// What the simulated Hostens token endpoint saw so far.
+    pub fn hostens_token_stats(&self) -> hostens::TokenStats {
+        self.hostens.token_stats()
     }
 
     /// The simulator's clock.

@@ -294,3 +294,52 @@ async fn the_wal_shrinks_back_after_a_reader_lets_go() {
         "the next run took the WAL back once the reader let go"
     );
 }
+
+/// A daemon that must upgrade the archive first asks systemd for more time
+/// (`EXTEND_TIMEOUT_USEC`) before READY; one on a current archive does not.
+// See: issue 15.10
+#[test]
+fn a_long_migration_extends_the_start_timeout() {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Duration;
+    for old in [true, false] {
+        let dir = TestDir::new();
+        if old {
+            drop(version_8_archive(&dir.db()));
+        }
+        let text = format!(
+            "[archive]\ndatabase = {:?}\n\n[http]\nmax_retries = 0\n\n[[hydraproxy]]\nname = \"main\"\n\
+             base_url = \"http://127.0.0.1:9/api\"\nreseller_base_url = \"http://127.0.0.1:9\"\n\
+             allow_insecure_http = true\ntoken = \"t\"\nschedule = \"0 0 0 1 1 *\"\n",
+            dir.db().display().to_string()
+        );
+        let cfg = dir.write("daemon.toml", &text, 0o600);
+        let socket = UnixDatagram::bind(dir.path("notify.sock")).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .env("NOTIFY_SOCKET", dir.path("notify.sock"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut seen = Vec::new();
+        wait_for(&socket, &mut child, "READY=1", &mut seen);
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+        let extend = seen
+            .iter()
+            .position(|m| m.contains("EXTEND_TIMEOUT_USEC=1800000000"));
+        let ready = seen.iter().position(|m| m.contains("READY=1"));
+        if old {
+            assert!(extend.is_some() && extend < ready, "{seen:?}");
+        } else {
+            assert_eq!(extend, None, "{seen:?}");
+        }
+    }
+}

@@ -48,5 +48,7 @@ mod proxyshard;
 mod readers;
 // Secrets appear in no output, log, error or shared table.
 mod secrets;
+// Rotating refresh tokens across processes and across shutdown.
+mod tokens;
 // Schema, migrations, WAL, idempotent upserts, finality, revisions.
 mod store;

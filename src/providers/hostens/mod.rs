@@ -51,6 +51,10 @@ const SERVER: &str = "server/@id";
 const HISTORY: &str = "server/@id/history";
 const BALANCE: &str = "balance";
 
+/// How many times a request refused with an access token adopted from another process is
+/// tried again with a newer one.
+const ADOPTED_RETRIES: u32 = 3;
+
 const BASIC_HINT: &str = "; check `username` (the client-area email) and `password`";
 
 /// How requests are authenticated.
@@ -95,6 +99,43 @@ impl Hostens {
         }
     }
 
+    /// Sends with the flow's access token. A 401 gets a fresh token and the request again:
+    /// while the token came from another process sharing the chain (which may rotate
+    /// again meanwhile), up to [`ADOPTED_RETRIES`] times; once after a token this process
+    /// just obtained itself.
+    async fn send_with_token(
+        &self,
+        flow: &TokenFlow,
+        endpoint: &'static str,
+        request: &(dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync),
+    ) -> Result<Result<Response, HttpError>, ProviderError> {
+        let (mut access, mut generation) = flow.access_token().await?;
+        let mut adopted_left = ADOPTED_RETRIES;
+        loop {
+            let sent = self
+                .client
+                .send(endpoint, |c| request(c).bearer_auth(access.expose()))
+                .await;
+            if !matches!(sent, Err(HttpError::Rejected { status: 401, .. })) {
+                return Ok(sent);
+            }
+            tracing::info!(endpoint, "Access token refused; getting a fresh one");
+            let fresh = flow.refresh_after(generation).await?;
+            let (own, next_generation) = (fresh.own, fresh.generation);
+            access = fresh.access;
+            generation = next_generation;
+            let retried = self
+                .client
+                .send(endpoint, |c| request(c).bearer_auth(access.expose()))
+                .await;
+            let refused = matches!(retried, Err(HttpError::Rejected { status: 401, .. }));
+            if !refused || own || adopted_left == 0 {
+                return Ok(retried);
+            }
+            adopted_left -= 1;
+        }
+    }
+
     /// `GET` with the account's credentials; 404 is not found, error bodies are errors.
     async fn get(&self, endpoint: &'static str, path: &[&str]) -> Result<Response, ProviderError> {
         let url = API.url(&self.base_url, endpoint, path)?;
@@ -107,23 +148,7 @@ impl Hostens {
                     })
                     .await
             }
-            Auth::Token(flow) => {
-                let (access, generation) = flow.access_token().await?;
-                let first = self
-                    .client
-                    .send(endpoint, |c| request(c).bearer_auth(access.expose()))
-                    .await;
-                match first {
-                    Err(HttpError::Rejected { status: 401, .. }) => {
-                        tracing::info!(endpoint, "Access token refused; refreshing it once");
-                        let access = flow.refresh_after(generation).await?;
-                        self.client
-                            .send(endpoint, |c| request(c).bearer_auth(access.expose()))
-                            .await
-                    }
-                    other => other,
-                }
-            }
+            Auth::Token(flow) => self.send_with_token(flow, endpoint, &request).await?,
         };
         let hint = match self.auth {
             Auth::Basic { .. } => BASIC_HINT,

@@ -54,6 +54,14 @@ enum Rotated {
     Unsaved(Pair, VaultError),
 }
 
+/// A fresh access token, its generation, and whether this process obtained it itself
+/// (else it was another process's, adopted from the vault).
+pub(super) struct Fresh {
+    pub(super) access: Secret,
+    pub(super) generation: u64,
+    pub(super) own: bool,
+}
+
 /// The token flow of one account, shared by its concurrent requests.
 pub(super) struct TokenFlow {
     rotator: Arc<Rotator>,
@@ -114,7 +122,7 @@ impl TokenFlow {
         match state.pair.as_ref().and_then(|p| p.access.clone()) {
             Some(access) => Ok((access, state.generation)),
             None => {
-                let access = self.rotate(&mut state, None).await?;
+                let (access, _) = self.rotate(&mut state, None).await?;
                 Ok((access, state.generation))
             }
         }
@@ -122,22 +130,35 @@ impl TokenFlow {
 
     /// A fresh access token after the one of `generation` was refused; rotates unless
     /// another request of this process just did.
-    pub(super) async fn refresh_after(&self, generation: u64) -> Result<Secret, ProviderError> {
+    pub(super) async fn refresh_after(&self, generation: u64) -> Result<Fresh, ProviderError> {
         let mut state = self.state.lock().await;
         let current = state.pair.as_ref().and_then(|p| p.access.clone());
         match current {
-            Some(access) if state.generation != generation && state.unsaved.is_none() => Ok(access),
-            refused => self.rotate(&mut state, refused).await,
+            Some(access) if state.generation != generation && state.unsaved.is_none() => {
+                Ok(Fresh {
+                    access,
+                    generation: state.generation,
+                    own: false,
+                })
+            }
+            refused => {
+                let (access, own) = self.rotate(&mut state, refused).await?;
+                Ok(Fresh {
+                    access,
+                    generation: state.generation,
+                    own,
+                })
+            }
         }
     }
 
     /// Rotates (or adopts another process's rotation) on a task that cannot be aborted,
-    /// and takes the result into `state`.
+    /// and takes the result into `state`; says whether this process rotated itself.
     async fn rotate(
         &self,
         state: &mut TokenState,
         refused: Option<Secret>,
-    ) -> Result<Secret, ProviderError> {
+    ) -> Result<(Secret, bool), ProviderError> {
         let rotator = Arc::clone(&self.rotator);
         let known = state.pair.as_ref().map(|p| p.refresh.clone());
         let rotated = crate::critical::run(async move { rotator.rotate(known, refused).await })
@@ -146,13 +167,15 @@ impl TokenFlow {
                 source: VaultError::Storage("the rotation task stopped".to_owned()),
             })??;
         state.generation += 1;
+        let own = matches!(rotated, Rotated::Stored(_));
         match rotated {
             Rotated::Adopted(pair) | Rotated::Stored(pair) => {
                 let access = pair.access.clone();
                 state.pair = Some(pair);
-                access.ok_or_else(|| ProviderError::TokenStore {
+                let access = access.ok_or_else(|| ProviderError::TokenStore {
                     source: VaultError::Storage("no access token came with the pair".to_owned()),
-                })
+                })?;
+                Ok((access, own))
             }
             Rotated::Unsaved(pair, source) => {
                 tracing::error!(error = %source, "Cannot store the rotated refresh token; it is kept in memory and not used until stored");
