@@ -294,18 +294,15 @@ async fn overlapping_daily_syncs_extend_one_covered_interval() {
     assert!(gaps.is_empty(), "{gaps:?}");
 }
 
-/// A Basic-auth Hostens account on `server` whose server 113 reports `history`.
-async fn hostens_account(server: &httpmock::MockServer, history: &str) {
+/// A Basic-auth Hostens account on `server` whose server 113 has `details` and `history`.
+async fn hostens_account(server: &httpmock::MockServer, details: &str, history: &str) {
     let answers = [
         ("/balance", fixture("hostens", "balance__braces_fixed.json")),
         (
             "/server",
             fixture("hostens", "server__documented_single.json"),
         ),
-        (
-            "/server/113",
-            fixture("hostens", "server_details__documented.json"),
-        ),
+        ("/server/113", details.to_owned()),
         ("/server/113/history", history.to_owned()),
     ];
     for (path, body) in answers {
@@ -337,7 +334,8 @@ async fn run_totals_count_month_rows() {
     let server = httpmock::MockServer::start_async().await;
     let dir = TestDir::new();
     let history = fixture("hostens", "history__with_months.json");
-    hostens_account(&server, &history).await;
+    let details = fixture("hostens", "server_details__documented.json");
+    hostens_account(&server, &details, &history).await;
     let text = format!(
         "[archive]\ndatabase = {:?}\n\n[http]\nmax_retries = 0\n\n[[hostens]]\nname = \"main\"\n\
          base_url = \"{}\"\nallow_insecure_http = true\nusername = \"ops@example.com\"\npassword = \"pw\"\n",
@@ -362,14 +360,102 @@ async fn run_totals_count_month_rows() {
         "2 months, 2 resource rows and the derived day"
     );
 
-    // October grows and its quota with it: two rows updated, the rest unchanged.
+    // October grows and its quota with it, and the server's disk use changes: three rows
+    // updated (a month, its resources, the day's snapshot), the rest unchanged.
     server.reset_async().await;
     let grown = history
         .replace(r#""bw_in": 2000"#, r#""bw_in": 2600"#)
         .replace(r#""quota_usage": 6100"#, r#""quota_usage": 6200"#);
-    hostens_account(&server, &grown).await;
+    let mut moved: serde_json::Value = serde_json::from_str(&details).unwrap();
+    moved["disk_usage"] = serde_json::json!(12345);
+    hostens_account(&server, &moved.to_string(), &grown).await;
     let third = sync_at(&config, at("2026-10-20T12:00:00Z")).await;
     assert_eq!(third.totals.subjects_failed, 0, "{:?}", third.errors);
-    assert_eq!(last_run_rows(&dir.db()), (0, 2));
+    assert_eq!(last_run_rows(&dir.db()), (0, 3));
     assert_eq!(third.rows_unchanged, 3);
+}
+
+/// Coverage: a fetch whose window starts the day after the last covered day extends that
+/// stretch (no second row), and a fetch that covers nothing new writes nothing at all.
+// See: issue 19 (mutants of extend_coverage left every test green)
+#[test]
+fn adjacent_windows_merge_and_repeats_write_nothing() {
+    use usage_archiver::store::coverage::extend_coverage;
+    let dir = TestDir::new();
+    let store = Store::open(&dir.db()).unwrap();
+    let changes = store
+        .with_conn(|c| {
+            let tx = usage::begin(c)?;
+            extend_coverage(&tx, &key(), date("2026-02-23"), date("2026-03-01"))?;
+            extend_coverage(&tx, &key(), date("2026-03-02"), date("2026-03-08"))?;
+            tx.commit()?;
+            let before = c.total_changes();
+            let tx = usage::begin(c)?;
+            extend_coverage(&tx, &key(), date("2026-03-02"), date("2026-03-08"))?;
+            tx.commit()?;
+            Ok(c.total_changes() - before)
+        })
+        .unwrap();
+    assert_eq!(changes, 0, "a repeat covers nothing new and writes nothing");
+    let stretches = count(&dir.db(), "SELECT count(*) FROM subject_coverage");
+    assert_eq!(stretches, 1, "adjacent windows are one stretch");
+    let last: String = open(&dir.db())
+        .query_row("SELECT last_day FROM subject_coverage", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(last, "2026-03-08");
+}
+
+/// Readings no counter can show (NaN, infinite, negative) are never stored, whatever a
+/// provider let through.
+// See: issue 19
+#[test]
+fn impossible_readings_are_never_stored() {
+    use usage_archiver::model::{CounterKind, CounterReading};
+    let dir = TestDir::new();
+    let store = Store::open(&dir.db()).unwrap();
+    let fetched = FetchTime(at("2026-03-01T10:00:00Z"));
+    for value_mb in [f64::NAN, f64::INFINITY, -1.0] {
+        let readings = [CounterReading {
+            kind: CounterKind::Total,
+            value_mb,
+        }];
+        store
+            .with_conn(|c| {
+                let tx = usage::begin(c)?;
+                usage_archiver::store::counters::record_readings(&tx, &key(), &readings, fetched)?;
+                Ok(tx.commit()?)
+            })
+            .unwrap();
+    }
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM counter_snapshot"), 0);
+}
+
+/// Every connection the archive opens waits for a busy writer, enforces foreign keys,
+/// syncs at NORMAL in WAL and bounds the WAL.
+// See: issue 19
+#[test]
+fn connections_are_configured() {
+    let dir = TestDir::new();
+    let store = Store::open(&dir.db()).unwrap();
+    let pragmas = store
+        .with_conn(|c| {
+            let get =
+                |name: &str| -> i64 { c.pragma_query_value(None, name, |r| r.get(0)).unwrap() };
+            Ok([
+                get("busy_timeout"),
+                get("foreign_keys"),
+                get("synchronous"),
+                get("journal_size_limit"),
+            ])
+        })
+        .unwrap();
+    assert_eq!(
+        pragmas,
+        [
+            usage_archiver::store::BUSY_TIMEOUT.as_millis() as i64,
+            1,
+            1,
+            usage_archiver::store::JOURNAL_SIZE_LIMIT
+        ]
+    );
 }
