@@ -1,4 +1,4 @@
--- usage-archiver archive schema, user_version 9, application_id 1430344259
+-- usage-archiver archive schema, user_version 10, application_id 1430344259
 -- (0x55415243, "UARC": a file without it is not an archive of this program).
 --
 -- The five views below (usage_daily, usage_monthly, balance_snapshots,
@@ -246,6 +246,42 @@ CREATE TABLE account_state (
     PRIMARY KEY (provider, account)
 ) STRICT, WITHOUT ROWID;
 
+-- The fetch plan (see migrations/0010_fetch_plan.sql): every subject a listing named or
+-- a run fetched, with the plan's class at the latest run (last_seen_at moves once a day);
+-- the latest run's plan per account (subjects per class, and the requests a day it costs
+-- at the schedule beside what fetching every subject every tick would); and the
+-- provider's window as its answers showed it, per account and day.
+CREATE TABLE subject_info (
+    provider      TEXT NOT NULL,
+    account       TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    label         TEXT,
+    state         TEXT NOT NULL CHECK (state IN ('hot', 'quiet', 'dormant')),
+    first_seen_at TEXT NOT NULL,
+    last_seen_at  TEXT NOT NULL,
+    PRIMARY KEY (provider, account, subject)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE account_plan (
+    provider          TEXT NOT NULL,
+    account           TEXT NOT NULL,
+    hot               INTEGER NOT NULL,
+    quiet             INTEGER NOT NULL,
+    dormant           INTEGER NOT NULL,
+    requests_per_day  REAL NOT NULL,
+    everything_per_day REAL NOT NULL,
+    planned_at        TEXT NOT NULL,
+    PRIMARY KEY (provider, account)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE observed_window (
+    provider    TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    day         TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+    window_days INTEGER NOT NULL CHECK (window_days > 0),
+    PRIMARY KEY (provider, account, day)
+) STRICT, WITHOUT ROWID;
+
 -- usage_daily: one row per provider/account/subject/UTC day.
 --   provider      TEXT  'hydraproxy', 'infiniteproxies', 'hostens', 'proxyshard'
 --   account       TEXT  the account label from daemon.toml
@@ -284,6 +320,16 @@ FROM month_rollup r JOIN subject s ON s.id = r.subject_id;
 CREATE VIEW balance_snapshots AS
 SELECT provider, account, day, metric, value, unit
 FROM balance_snapshot;
+
+-- subjects: one row per provider/account/subject a listing named or a run fetched.
+--   label         TEXT what the provider calls it (ProxyShard sub-user first_name, Hostens
+--                      server label, HydraProxy network type); NULL where it has no name
+--   first_seen_at TEXT when a run first saw it; last_seen_at TEXT the latest day one did
+--   state         TEXT the fetch plan's class at the latest run: 'hot' (fetched every
+--                      tick), 'quiet' (once a UTC day), 'dormant' (a seldom probe)
+CREATE VIEW subjects AS
+SELECT provider, account, subject, label, first_seen_at, last_seen_at, state
+FROM subject_info;
 
 -- sync_runs: one row per sync of one account.
 --   status TEXT 'running', 'ok', 'partial' (some subjects failed, or rows were refused),

@@ -68,6 +68,18 @@ impl Schedule {
         self.cron.find_next_occurrence(&t, false).ok()
     }
 
+    /// How many times it fires in the day after `from` (at most once a second).
+    pub fn ticks_per_day(&self, from: DateTime<Utc>) -> u32 {
+        let end = from + TimeDelta::days(1);
+        let ticks = self
+            .cron
+            .iter_after(from)
+            .take_while(|t| *t <= end)
+            .take(86_400)
+            .count();
+        u32::try_from(ticks).unwrap_or(86_400)
+    }
+
     /// The longest gap between consecutive ticks after `from`, over the next dozen ticks.
     ///
     /// This is "the schedule's interval" of SPEC §2: a source whose last
@@ -96,6 +108,25 @@ mod tests {
     fn interval_of_hourly_schedule_is_one_hour() {
         let s = Schedule::parse("0 10 * * * *").unwrap();
         assert_eq!(s.interval(Utc::now()), TimeDelta::hours(1));
+    }
+
+    #[test]
+    fn ticks_a_day() {
+        let now = Utc::now();
+        assert_eq!(
+            Schedule::parse("0 10 * * * *").unwrap().ticks_per_day(now),
+            24
+        );
+        assert_eq!(
+            Schedule::parse("0 20 0,6,12,18 * * *")
+                .unwrap()
+                .ticks_per_day(now),
+            4
+        );
+        assert_eq!(
+            Schedule::parse("*/2 * * * * *").unwrap().ticks_per_day(now),
+            43_200
+        );
     }
 
     #[test]

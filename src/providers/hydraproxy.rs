@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::endpoint::{Api, shorten};
 use super::json::{check_mb, decode, decode_value, parse_day, quote};
-use super::{Discovery, Provider, ProviderKind};
+use super::{Discovery, Listed, ListedState, Provider, ProviderKind};
 use crate::config::hydraproxy::parse_order_id;
 use crate::config::{AccountConfig, HydraProxySettings, Secret};
 use crate::error::ProviderError;
@@ -167,9 +167,16 @@ impl Provider for HydraProxy {
             futures_join_all(ORDER_STATUSES.map(|s| self.fetch_orders_with_status(s))).await;
         let mut ids: BTreeSet<u64> = self.orders.iter().copied().collect();
         let mut errors = Vec::new();
-        for list in lists {
+        let mut listed = BTreeMap::new();
+        for (status, list) in ORDER_STATUSES.iter().zip(lists) {
             match list {
-                Ok(list) => ids.extend(list),
+                Ok(list) => {
+                    for id in list {
+                        ids.insert(id);
+                        let state = listed_state(status);
+                        listed.insert(id.to_string(), Listed { state, row: None });
+                    }
+                }
                 Err(e) if e.is_rejected() => return Err(e),
                 Err(e) => errors.push(e),
             }
@@ -177,6 +184,7 @@ impl Provider for HydraProxy {
         Ok(Discovery {
             subjects: ids.into_iter().map(|id| id.to_string()).collect(),
             errors,
+            listed,
             ..Discovery::default()
         })
     }
@@ -213,6 +221,15 @@ async fn futures_join_all<F: std::future::Future>(futures: [F; 6]) -> [F::Output
     let [a, b, c, d, e, f] = futures;
     let (a, b, c, d, e, f) = tokio::join!(a, b, c, d, e, f);
     [a, b, c, d, e, f]
+}
+
+/// What an order status means for the fetch plan.
+fn listed_state(status: &str) -> ListedState {
+    match status {
+        "ACTIVE" | "PENDING" | "PROCESSING" => ListedState::Active,
+        "CANCELED" | "TERMINATED" => ListedState::Ended,
+        _ => ListedState::Other,
+    }
 }
 
 /// Parses `view_usage_history/`. `usage: null` is no rows; the order id must match.

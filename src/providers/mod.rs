@@ -28,6 +28,40 @@ pub(crate) use json::quote;
 /// One subject's usage, or why it could not be had.
 pub type SubjectResult = Result<SubjectUsage, ProviderError>;
 
+/// How often a subject needs fetching, by what its data is (SPEC §5.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cadence {
+    /// History the provider keeps a window of: hot, quiet or dormant by the archive.
+    History,
+    /// A running counter: every tick, since derived days need the first snapshot after
+    /// each UTC midnight and the day's latest.
+    EveryTick,
+    /// A daily snapshot of an object: once per UTC day, or again when its listing row
+    /// differs from the day's snapshot.
+    Daily,
+}
+
+/// What a listing says of one subject's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedState {
+    /// In use (HydraProxy `ACTIVE`, `PENDING`, `PROCESSING`): fetched every tick.
+    Active,
+    /// Ended for good (HydraProxy `TERMINATED`, `CANCELED`): may become dormant.
+    Ended,
+    /// Anything else, or a provider whose listing has no states.
+    Other,
+}
+
+/// One subject as its listing showed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// What the listing says of its state.
+    pub state: ListedState,
+    /// For a [`Cadence::Daily`] subject: the entity its snapshot is kept as (kind, id)
+    /// and the listing's row, compared with the day's snapshot field by field.
+    pub row: Option<(String, String, serde_json::Value)>,
+}
+
 /// What discovery found: the subjects, and anything the listing already carried.
 #[derive(Debug, Default)]
 pub struct Discovery {
@@ -41,6 +75,8 @@ pub struct Discovery {
     /// Listings that failed while others answered: the run goes on with what was found
     /// (and is partial). Rejected credentials are never here; they fail discovery whole.
     pub errors: Vec<ProviderError>,
+    /// What the listings said of each subject they named (the fetch plan reads it).
+    pub listed: BTreeMap<String, Listed>,
 }
 
 /// One account at one provider.
@@ -54,6 +90,11 @@ pub trait Provider: Send + Sync {
 
     /// Everything the provider exposes now for one subject.
     async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError>;
+
+    /// How often `subject` needs fetching (the fetch plan; `backfill` ignores it).
+    fn cadence(&self, _subject: &str) -> Cadence {
+        Cadence::History
+    }
 
     /// Account-level figures (balance, credit) as of now, with the response they came from.
     async fn fetch_balance(&self) -> Result<(Vec<BalanceSnapshot>, RawResponse), ProviderError>;

@@ -107,6 +107,22 @@ fn trim(
     Ok(())
 }
 
+/// The first day the archive holds for `key`'s subject, if it holds any.
+pub fn first_archived_day(
+    tx: &Transaction<'_>,
+    key: &SubjectKey,
+) -> Result<Option<NaiveDate>, StoreError> {
+    let first: Option<String> = tx
+        .prepare_cached(
+            "SELECT min(d.day) FROM day_usage d JOIN subject s ON s.id = d.subject_id \
+             WHERE s.provider = ?1 AND s.account = ?2 AND s.subject = ?3",
+        )?
+        .query_row(params![key.provider, key.account, key.subject], |r| {
+            r.get(0)
+        })?;
+    Ok(first.as_deref().and_then(parse))
+}
+
 /// A subject's missing days.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct SubjectGaps {

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (7, include_str!("migrations/0007_month_rollup.sql")),
     (8, include_str!("migrations/0008_subject_ids.sql")),
     (9, include_str!("migrations/0009_ours_and_crashed_runs.sql")),
+    (10, include_str!("migrations/0010_fetch_plan.sql")),
 ];
 
 /// `PRAGMA application_id` of every archive: 0x55415243, "UARC".

@@ -11,6 +11,7 @@ pub mod coverage;
 pub mod credentials;
 pub mod entities;
 mod migrate;
+pub mod plan;
 pub mod query;
 pub mod runs;
 pub mod usage;

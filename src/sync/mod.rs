@@ -9,6 +9,7 @@
 //! starts no new fetch, and is recorded as `interrupted`.
 
 mod clock;
+pub mod plan;
 mod report;
 mod vault;
 mod write;
@@ -33,8 +34,8 @@ use crate::http::RunMemo;
 use crate::model::{BalanceSnapshot, FetchTime, RawResponse, SubjectUsage};
 use crate::providers::{Provider, SubjectResult};
 use crate::store::runs::{self, RunStatus, RunTotals};
-use crate::store::usage;
 use crate::store::{Store, StoreError};
+use crate::store::{plan as store_plan, usage};
 
 /// How many errors a run report keeps for its summary.
 const MAX_REPORTED_ERRORS: usize = 5;
@@ -91,7 +92,11 @@ struct AccountRun<'a> {
     options: &'a SyncOptions,
     run_id: i64,
     started: FetchTime,
+    /// Days an answer can hold: the assumed window, or fewer if answers showed fewer.
+    window_days: u32,
     lost: std::sync::Mutex<Vec<LostDays>>,
+    /// Subjects the plan left for a later run.
+    planned_skips: std::sync::atomic::AtomicU64,
 }
 
 impl<'a> AccountRun<'a> {
@@ -104,12 +109,19 @@ impl<'a> AccountRun<'a> {
         let started = options.clock.now();
         let (kind, name) = (account.kind.as_str(), account.name.clone());
         let (schedule, retention) = (account.schedule.as_str().to_owned(), account.retention_days);
-        let run_id = store
+        let learns = crate::config::profile(account.kind).daily_history;
+        let (run_id, observed) = store
             .call(move |c| {
                 runs::upsert_account_state(c, kind, &name, &schedule, retention)?;
-                runs::start_run(c, kind, &name, started)
+                let observed = if learns {
+                    store_plan::load_observed_window(c, kind, &name, started.day())?
+                } else {
+                    None
+                };
+                Ok((runs::start_run(c, kind, &name, started)?, observed))
             })
             .await?;
+        let window_days = observed.map_or(retention, |o| o.min(retention)).max(1);
         Ok(Self {
             account,
             provider,
@@ -117,7 +129,9 @@ impl<'a> AccountRun<'a> {
             options,
             run_id,
             started,
+            window_days,
             lost: std::sync::Mutex::new(Vec::new()),
+            planned_skips: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -188,8 +202,10 @@ impl<'a> AccountRun<'a> {
         let mut subjects = BTreeSet::new();
         let fetched = self.options.clock.now();
         let mut prefetched = std::collections::BTreeMap::new();
+        let mut listed = std::collections::BTreeMap::new();
         match cancellable(cancel, self.provider.discover_subjects()).await {
             Some(Ok(found)) => {
+                listed = found.listed;
                 for e in &found.errors {
                     failures.push(self.failure(None, e, fetched).await?);
                 }
@@ -225,13 +241,80 @@ impl<'a> AccountRun<'a> {
             };
             failures.push(self.failure(None, &e, fetched).await?);
         }
-        Ok(usable
+        let due = self.plan(usable, &listed, fetched).await?;
+        Ok(due
             .into_iter()
             .map(|s| {
                 let data = prefetched.remove(&s).map(|d| (d, fetched));
                 (s, data)
             })
             .collect())
+    }
+
+    /// Classes every subject (recorded for `status` and the `subjects` view) and, when
+    /// the run follows the plan, keeps only those due now; `backfill` keeps them all.
+    async fn plan(
+        &self,
+        subjects: Vec<String>,
+        listed: &std::collections::BTreeMap<String, crate::providers::Listed>,
+        at: FetchTime,
+    ) -> Result<Vec<String>, StoreError> {
+        let (kind, name, window) = (
+            self.account.kind.as_str(),
+            self.account.name.clone(),
+            self.window_days,
+        );
+        let today = at.day();
+        let facts = self
+            .store
+            .call(move |c| store_plan::load_facts(c, kind, &name, today, window))
+            .await?;
+        let candidates: Vec<plan::Candidate<'_>> = subjects
+            .iter()
+            .map(|s| plan::Candidate {
+                subject: s,
+                cadence: self.provider.cadence(s),
+                listed: listed.get(s),
+            })
+            .collect();
+        let ticks = f64::from(self.account.schedule.ticks_per_day(at.0));
+        let (decisions, account_plan) = plan::decide(&candidates, &facts, today, window, ticks);
+        let states: Vec<store_plan::SubjectState> = decisions
+            .iter()
+            .map(|d| store_plan::SubjectState {
+                subject: d.subject.clone(),
+                state: d.class.as_str(),
+                label: None,
+            })
+            .collect();
+        let (name, stamp) = (self.account.name.clone(), at.rfc3339());
+        self.store
+            .call(move |c| {
+                let tx = usage::begin(c)?;
+                store_plan::upsert_subject_states(&tx, kind, &name, &states, &stamp)?;
+                store_plan::upsert_account_plan(&tx, kind, &name, &account_plan, &stamp)?;
+                Ok(tx.commit()?)
+            })
+            .await?;
+        if !self.options.plan {
+            return Ok(subjects);
+        }
+        let due: Vec<String> = decisions
+            .into_iter()
+            .filter(|d| d.due)
+            .map(|d| d.subject)
+            .collect();
+        let skipped = (subjects.len() - due.len()) as u64;
+        self.planned_skips.store(skipped, Ordering::Relaxed);
+        tracing::info!(
+            due = due.len(),
+            skipped,
+            hot = account_plan.hot,
+            quiet = account_plan.quiet,
+            dormant = account_plan.dormant,
+            "Fetch plan"
+        );
+        Ok(due)
     }
 
     /// Fetches subjects concurrently and writes them as they arrive.
@@ -375,6 +458,7 @@ impl<'a> AccountRun<'a> {
             "Sync finished"
         );
         Ok(RunReport {
+            planned_skips: self.planned_skips.load(Ordering::Relaxed),
             label: self.account.label(),
             run_id: self.run_id,
             status,

@@ -29,6 +29,9 @@ pub struct SyncOptions {
     pub clock: Clock,
     /// Progress receiver.
     pub observer: Arc<dyn Observer>,
+    /// Whether to follow the fetch plan (the daemon and `run --once`) or fetch every
+    /// subject (`backfill`).
+    pub plan: bool,
 }
 
 impl SyncOptions {
@@ -38,6 +41,7 @@ impl SyncOptions {
             keep_raw,
             clock: Clock::system(),
             observer: Arc::new(NoObserver),
+            plan: false,
         }
     }
 }
@@ -59,6 +63,8 @@ pub struct RunReport {
     pub errors: Vec<String>,
     /// Days this run found lost for good (also logged as warnings).
     pub newly_lost: Vec<LostDays>,
+    /// Subjects the fetch plan left for a later run.
+    pub planned_skips: u64,
 }
 
 /// A stretch of days a sync found lost: never archived, and no longer kept by the provider.

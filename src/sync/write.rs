@@ -12,6 +12,7 @@ use crate::config::KeepRaw;
 use crate::error::ProviderError;
 use crate::model::{FetchTime, SubjectUsage};
 use crate::providers::SubjectResult;
+use crate::store::plan as store_plan;
 use crate::store::runs;
 use crate::store::usage::{self, SubjectKey, UpsertStats};
 use crate::store::{StoreError, counters, coverage, entities};
@@ -32,7 +33,10 @@ struct SubjectWrite {
     key: SubjectKey,
     data: SubjectUsage,
     fetched: FetchTime,
-    covered_from: chrono::NaiveDate,
+    /// The oldest day the answer could have held: the window the run believes in.
+    window_start: chrono::NaiveDate,
+    /// Whether the provider answers with history, whose reach shows its window.
+    learns_window: bool,
     keep_all: bool,
     /// The run whose `sync_error` rows the subject's notes go to.
     run_id: i64,
@@ -45,10 +49,12 @@ impl SubjectWrite {
             key,
             data,
             fetched,
-            covered_from,
+            window_start,
+            learns_window,
             keep_all,
             run_id,
         } = self;
+        let answer_first = data.days.iter().map(|d| d.day).min();
         for note in &data.notes {
             runs::insert_error(tx, run_id, Some(&key.subject), note)?;
         }
@@ -67,9 +73,26 @@ impl SubjectWrite {
             unchanged: 0,
         };
         // Never past the real now: a clock set ahead (`--now`, a wrong system clock) must
-        // not mark days covered that no answer could have held yet.
+        // not mark days covered that no answer could have held yet. Covered are the days
+        // the answer could have held: the window, never before the subject's first day,
+        // and any older day it did hold.
         let to = fetched.day().min(chrono::Utc::now().date_naive());
-        let lost = coverage::extend_coverage(tx, &key, covered_from.min(to), to)?;
+        let first_day = coverage::first_archived_day(tx, &key)?;
+        let from = first_day.map_or(window_start, |f| f.max(window_start));
+        let from = answer_first.map_or(from, |a| a.min(from)).min(to);
+        let lost = coverage::extend_coverage(tx, &key, from, to)?;
+        if let (true, Some(oldest)) = (learns_window, answer_first) {
+            let reach = (fetched.day() - oldest).num_days() + 1;
+            if let Ok(reach @ 1..) = u32::try_from(reach) {
+                store_plan::record_observed_window(
+                    tx,
+                    key.provider,
+                    &key.account,
+                    fetched.day(),
+                    reach,
+                )?;
+            }
+        }
         if keep_all {
             for raw in &data.raw {
                 let subject = Some(key.subject.as_str());
@@ -180,15 +203,10 @@ impl AccountRun<'_> {
         data: SubjectUsage,
         fetched: FetchTime,
     ) -> SubjectWrite {
-        let window = i64::from(self.account.retention_days.max(1)) - 1;
-        let window_start = fetched.day() - TimeDelta::days(window);
-        let covered_from = data
-            .days
-            .iter()
-            .map(|d| d.day)
-            .min()
-            .map_or(window_start, |d| d.min(window_start));
+        let window_start = fetched.day() - TimeDelta::days(i64::from(self.window_days) - 1);
         SubjectWrite {
+            window_start,
+            learns_window: crate::config::profile(self.account.kind).daily_history,
             key: SubjectKey {
                 provider: self.account.kind.as_str(),
                 account: self.account.name.clone(),
@@ -196,7 +214,6 @@ impl AccountRun<'_> {
             },
             data,
             fetched,
-            covered_from,
             keep_all: self.options.keep_raw == KeepRaw::All,
             run_id: self.run_id,
         }

@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use super::endpoint::{Api, shorten};
 use super::json::{decode, quote};
-use super::{Discovery, Provider, ProviderKind, TokenVault};
+use super::{Cadence, Discovery, Provider, ProviderKind, TokenVault};
 use crate::config::{AccountConfig, HostensAuth, HostensSettings, Secret};
 use crate::error::{HttpError, ProviderError};
 use crate::http::{AccountClient, Response};
@@ -174,6 +174,11 @@ impl Provider for Hostens {
             subjects,
             ..Discovery::default()
         })
+    }
+
+    /// A server's counters are needed every tick (derived days).
+    fn cadence(&self, _subject: &str) -> Cadence {
+        Cadence::EveryTick
     }
 
     async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError> {

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::endpoint::{Api, shorten};
-use super::json::{decode, quote};
-use super::{Discovery, Provider, ProviderKind};
+use super::json::{decode, quote, strip};
+use super::{Cadence, Discovery, Listed, ListedState, Provider, ProviderKind};
 use crate::config::{AccountConfig, ProxyShardSettings, Secret};
 use crate::error::ProviderError;
 use crate::http::{AccountClient, Response};
@@ -158,8 +158,9 @@ impl ProxyShard {
     }
 
     /// Every order id, all pages of `status=all`; stops safely on a repeated page.
-    async fn fetch_order_ids(&self) -> Result<Vec<u64>, ProviderError> {
-        let mut ids: Vec<u64> = Vec::new();
+    /// Every order of every status, all pages: its id and its listing row (secrets removed).
+    async fn fetch_order_ids(&self) -> Result<Vec<(u64, Value)>, ProviderError> {
+        let mut ids: Vec<(u64, Value)> = Vec::new();
         let mut previous_first = None;
         for page in 0..MAX_PAGES {
             let query = [
@@ -178,7 +179,11 @@ impl ProxyShard {
             }
             previous_first = first;
             let short = listing.orders.len() < PAGE_LIMIT;
-            ids.extend(listing.orders.iter().map(|o| o.order_id));
+            ids.extend(listing.orders.into_iter().map(|o| {
+                let mut row = Value::Object(o.row);
+                strip(&mut row, SECRET_FIELDS);
+                (o.order_id, row)
+            }));
             if short || listing.next.as_deref().is_none_or(str::is_empty) {
                 return Ok(ids);
             }
@@ -257,13 +262,31 @@ impl Provider for ProxyShard {
             }
         }
         match self.fetch_order_ids().await {
-            Ok(orders) => discovery
-                .subjects
-                .extend(orders.into_iter().map(|id| format!("order/{id}"))),
+            Ok(orders) => {
+                for (id, row) in orders {
+                    let subject = format!("order/{id}");
+                    let row = Some(("order".to_owned(), id.to_string(), row));
+                    let listed = Listed {
+                        state: ListedState::Other,
+                        row,
+                    };
+                    discovery.listed.insert(subject.clone(), listed);
+                    discovery.subjects.push(subject);
+                }
+            }
             Err(e) if e.is_rejected() => return Err(e),
             Err(e) => discovery.errors.push(e),
         }
         Ok(discovery)
+    }
+
+    /// Orders are daily snapshots; the counters (owner, sub-users) are needed every tick.
+    fn cadence(&self, subject: &str) -> Cadence {
+        if subject.starts_with("order/") {
+            Cadence::Daily
+        } else {
+            Cadence::EveryTick
+        }
     }
 
     async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError> {

@@ -66,11 +66,14 @@ pub(super) mod api {
         pub wallet_balance: f64,
     }
 
-    /// One order of `GET /user/api/orders`.
+    /// One order of `GET /user/api/orders`: its id, and the whole row (compared with the
+    /// day's snapshot by the fetch plan).
     #[derive(Debug, Deserialize)]
     pub(crate) struct OrderRef {
         #[serde(deserialize_with = "flexible_id")]
         pub order_id: u64,
+        #[serde(flatten)]
+        pub row: serde_json::Map<String, serde_json::Value>,
     }
 
     /// `GET /user/api/orders`.

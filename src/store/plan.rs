@@ -1,0 +1,259 @@
+//! What the fetch plan reads from the archive, and what it leaves there for `status`.
+//!
+//! The plan (SPEC §5.9) is derived from the archive on every run, never from
+//! state of its own that could drift: the last day a successful fetch covered
+//! (`subject_coverage`), recent usage (`day_usage`), provisional days
+//! (`month_rollup`) and the day's snapshots (`entity_snapshot`). What it
+//! decided is written back for display only: each subject's class
+//! (`subject_info`, the `subjects` view) and the account's plan
+//! (`account_plan`). The provider's window as its answers showed it is kept
+//! per day (`observed_window`).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{NaiveDate, TimeDelta};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::StoreError;
+
+/// How many days of observed windows the account's window is taken from.
+pub const OBSERVED_HORIZON_DAYS: i64 = 30;
+
+/// What the archive says of one account's subjects, as of a day.
+#[derive(Debug, Default, Clone)]
+pub struct PlanFacts {
+    /// The last day a successful fetch covered, per subject.
+    pub covered: HashMap<String, NaiveDate>,
+    /// Subjects with usage on the day or the day before.
+    pub recent: HashSet<String>,
+    /// Subjects with usage within the provider's window.
+    pub in_window: HashSet<String>,
+    /// Subjects with an archived day that is not final yet.
+    pub provisional: HashSet<String>,
+    /// The day's snapshots, by entity kind and id.
+    pub snapshots: HashMap<(String, String), serde_json::Value>,
+}
+
+/// Loads the plan's facts of `provider/account` as of `today`, for a window of `window_days`.
+pub fn load_facts(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    today: NaiveDate,
+    window_days: u32,
+) -> Result<PlanFacts, StoreError> {
+    let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    let window_start = today - TimeDelta::days(i64::from(window_days.max(1)) - 1);
+    let mut facts = PlanFacts::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT subject, max(last_day) FROM subject_coverage \
+         WHERE provider = ?1 AND account = ?2 GROUP BY subject",
+    )?;
+    let rows = stmt.query_map(params![provider, account], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    for row in rows {
+        let (subject, last) = row?;
+        if let Ok(last) = NaiveDate::parse_from_str(&last, "%Y-%m-%d") {
+            facts.covered.insert(subject, last);
+        }
+    }
+    facts.recent = used_since(conn, provider, account, &day(today - TimeDelta::days(1)))?;
+    facts.in_window = used_since(conn, provider, account, &day(window_start))?;
+    facts.provisional = conn
+        .prepare_cached(
+            "SELECT DISTINCT s.subject FROM subject s JOIN month_rollup r ON r.subject_id = s.id \
+             WHERE s.provider = ?1 AND s.account = ?2 AND r.is_final = 0",
+        )?
+        .query_map(params![provider, account], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, entity_id, data FROM entity_snapshot \
+         WHERE provider = ?1 AND account = ?2 AND day = ?3",
+    )?;
+    let rows = stmt.query_map(params![provider, account, day(today)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (kind, id, data) = row?;
+        if let Ok(data) = serde_json::from_str(&data) {
+            facts.snapshots.insert((kind, id), data);
+        }
+    }
+    Ok(facts)
+}
+
+/// Subjects of the account with usage (more than 0 MB) on or after `since`.
+fn used_since(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    since: &str,
+) -> Result<HashSet<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT s.subject FROM subject s WHERE s.provider = ?1 AND s.account = ?2 \
+             AND EXISTS (SELECT 1 FROM day_usage d \
+                         WHERE d.subject_id = s.id AND d.day >= ?3 AND d.total_mb > 0)",
+        )?
+        .query_map(params![provider, account, since], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// A subject's class as the plan saw it, with its name at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectState {
+    /// The subject.
+    pub subject: String,
+    /// `hot`, `quiet` or `dormant`.
+    pub state: &'static str,
+    /// What the provider calls it, when it says.
+    pub label: Option<String>,
+}
+
+/// Records each subject's class and label; `last_seen_at` moves once a UTC day, so an
+/// unchanged re-sync writes nothing.
+pub fn upsert_subject_states(
+    tx: &Transaction<'_>,
+    provider: &str,
+    account: &str,
+    states: &[SubjectState],
+    at: &str,
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO subject_info (provider, account, subject, label, state, first_seen_at, last_seen_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+         ON CONFLICT (provider, account, subject) DO UPDATE SET \
+           state = excluded.state, \
+           label = coalesce(excluded.label, label), \
+           last_seen_at = CASE WHEN substr(last_seen_at, 1, 10) < substr(excluded.last_seen_at, 1, 10) \
+                               THEN excluded.last_seen_at ELSE last_seen_at END \
+         WHERE state IS NOT excluded.state \
+            OR (excluded.label IS NOT NULL AND label IS NOT excluded.label) \
+            OR substr(last_seen_at, 1, 10) < substr(excluded.last_seen_at, 1, 10)",
+    )?;
+    for s in states {
+        stmt.execute(params![provider, account, s.subject, s.label, s.state, at])?;
+    }
+    Ok(())
+}
+
+/// The latest run's plan of one account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct AccountPlan {
+    /// Subjects fetched every tick.
+    pub hot: u64,
+    /// Subjects fetched once a UTC day.
+    pub quiet: u64,
+    /// Subjects probed seldom.
+    pub dormant: u64,
+    /// Subject requests a day the plan costs at the schedule.
+    pub requests_per_day: f64,
+    /// Subject requests a day fetching every subject every tick would cost.
+    pub everything_per_day: f64,
+}
+
+/// Records the account's plan (unchanged: no write).
+pub fn upsert_account_plan(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    plan: &AccountPlan,
+    at: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO account_plan (provider, account, hot, quiet, dormant, requests_per_day, \
+         everything_per_day, planned_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (provider, account) DO UPDATE SET hot = excluded.hot, quiet = excluded.quiet, \
+         dormant = excluded.dormant, requests_per_day = excluded.requests_per_day, \
+         everything_per_day = excluded.everything_per_day, planned_at = excluded.planned_at \
+         WHERE hot IS NOT excluded.hot OR quiet IS NOT excluded.quiet OR dormant IS NOT excluded.dormant \
+            OR requests_per_day IS NOT excluded.requests_per_day \
+            OR everything_per_day IS NOT excluded.everything_per_day",
+    )?
+    .execute(params![
+        provider,
+        account,
+        count(plan.hot),
+        count(plan.quiet),
+        count(plan.dormant),
+        plan.requests_per_day,
+        plan.everything_per_day,
+        at
+    ])?;
+    Ok(())
+}
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The account's latest plan, if a planned run recorded one.
+pub fn load_account_plan(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+) -> Result<Option<AccountPlan>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT hot, quiet, dormant, requests_per_day, everything_per_day FROM account_plan \
+             WHERE provider = ?1 AND account = ?2",
+        )?
+        .query_row(params![provider, account], |r| {
+            Ok(AccountPlan {
+                hot: r.get::<_, i64>(0)?.try_into().unwrap_or(0),
+                quiet: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
+                dormant: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
+                requests_per_day: r.get(3)?,
+                everything_per_day: r.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Records that an answer fetched on `day` held a day `window_days` back (today being 1);
+/// the day's row keeps the largest.
+pub fn record_observed_window(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    day: NaiveDate,
+    window_days: u32,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO observed_window (provider, account, day, window_days) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (provider, account, day) DO UPDATE SET window_days = excluded.window_days \
+         WHERE excluded.window_days > window_days",
+    )?
+    .execute(params![
+        provider,
+        account,
+        day.format("%Y-%m-%d").to_string(),
+        window_days
+    ])?;
+    Ok(())
+}
+
+/// The provider's window as its answers showed it over the last [`OBSERVED_HORIZON_DAYS`]
+/// before `today`: the most days back any answer held; `None` before any answer did.
+pub fn load_observed_window(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    today: NaiveDate,
+) -> Result<Option<u32>, StoreError> {
+    let since = (today - TimeDelta::days(OBSERVED_HORIZON_DAYS))
+        .format("%Y-%m-%d")
+        .to_string();
+    let found: Option<i64> = conn
+        .prepare_cached(
+            "SELECT max(window_days) FROM observed_window \
+             WHERE provider = ?1 AND account = ?2 AND day >= ?3",
+        )?
+        .query_row(params![provider, account, since], |r| r.get(0))?;
+    Ok(found.and_then(|w| u32::try_from(w).ok()))
+}

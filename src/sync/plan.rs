@@ -1,0 +1,492 @@
+//! The fetch plan (SPEC §5.9): which subjects a scheduled run fetches now, so that
+//! the cost follows activity, not history.
+//!
+//! Every subject gets a class from what the archive and the listing say:
+//! - *hot* (usage on one of the last two UTC days, listed as active, or a running
+//!   counter): fetched on every tick;
+//! - *quiet* (anything else still inside the provider's window, and daily snapshots):
+//!   fetched once per UTC day, on the first tick after midnight, which is the fetch that
+//!   makes yesterday final;
+//! - *dormant* (no usage for longer than the window, every archived day final, and ended
+//!   where the provider's listing says so): probed seldom, spread over the days.
+//!
+//! A subject never fetched is due at once. A subject the listing shows active, or whose
+//! probe found usage, is hot from then on. Nothing here touches the store or the network:
+//! the facts come in ([`PlanFacts`]), the decisions go out.
+
+use std::hash::{Hash, Hasher};
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::providers::{Cadence, Listed, ListedState};
+use crate::store::plan::{AccountPlan, PlanFacts};
+
+/// A subject's class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// Fetched on every tick.
+    Hot,
+    /// Fetched once per UTC day.
+    Quiet,
+    /// Probed seldom.
+    Dormant,
+}
+
+impl Class {
+    /// The name stored in `subjects.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hot => "hot",
+            Self::Quiet => "quiet",
+            Self::Dormant => "dormant",
+        }
+    }
+}
+
+/// The longest a dormant subject goes between probes when nothing else watches it.
+pub const PROBE_DAYS: i64 = 7;
+
+/// The share of the plan's other requests that probing subjects a listing reports as
+/// ended may take; beyond it, their probes are spread over more days.
+const ENDED_PROBE_SHARE: f64 = 0.1;
+
+/// One subject as the plan sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// The subject.
+    pub subject: &'a str,
+    /// How often the provider says it needs fetching.
+    pub cadence: Cadence,
+    /// What the listing said of it, if it named it.
+    pub listed: Option<&'a Listed>,
+}
+
+/// The class of `c` from the archive's `facts`.
+pub fn classify(c: &Candidate<'_>, facts: &PlanFacts) -> Class {
+    match c.cadence {
+        Cadence::EveryTick => Class::Hot,
+        Cadence::Daily => Class::Quiet,
+        Cadence::History => {
+            let state = c.listed.map(|l| l.state);
+            if state == Some(ListedState::Active) || facts.recent.contains(c.subject) {
+                Class::Hot
+            } else if facts.covered.contains_key(c.subject)
+                && !facts.in_window.contains(c.subject)
+                && !facts.provisional.contains(c.subject)
+                && state != Some(ListedState::Other)
+            {
+                Class::Dormant
+            } else {
+                Class::Quiet
+            }
+        }
+    }
+}
+
+/// How often dormant subjects are probed: those no listing watches at most every
+/// [`PROBE_DAYS`] and often enough that no closed day leaves the window unfetched;
+/// those a listing reports as ended (which would show them coming back) weekly, or less
+/// often when there are so many that their probes would cost more than a tenth of the
+/// plan's other requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeDays {
+    /// Days between probes of a dormant subject no listing watches.
+    pub unwatched: i64,
+    /// Days between probes of a dormant subject its listing reports as ended.
+    pub ended: i64,
+}
+
+impl ProbeDays {
+    /// The probe intervals for a provider keeping `window_days`, given the plan's other
+    /// daily requests and how many dormant subjects are ended.
+    pub fn new(window_days: u32, other_requests_per_day: f64, ended_dormant: u64) -> Self {
+        let unwatched = (i64::from(window_days) - 1).clamp(1, PROBE_DAYS);
+        let budget = (other_requests_per_day * ENDED_PROBE_SHARE).max(1.0);
+        let spread = (ended_dormant as f64 / budget).ceil() as i64;
+        Self {
+            unwatched,
+            ended: spread.max(PROBE_DAYS),
+        }
+    }
+
+    fn of(&self, listed: Option<&Listed>) -> i64 {
+        match listed.map(|l| l.state) {
+            Some(ListedState::Ended) => self.ended,
+            _ => self.unwatched,
+        }
+    }
+}
+
+/// Whether `c`, of class `class`, is fetched by a run on `today`.
+pub fn is_due(
+    c: &Candidate<'_>,
+    class: Class,
+    facts: &PlanFacts,
+    today: NaiveDate,
+    probes: ProbeDays,
+) -> bool {
+    let covered = facts.covered.get(c.subject).copied();
+    let not_today = covered.is_none_or(|d| d < today);
+    match class {
+        Class::Hot => true,
+        Class::Quiet if c.cadence == Cadence::Daily => daily_due(c, facts).unwrap_or(not_today),
+        Class::Quiet => not_today,
+        Class::Dormant => {
+            let every = probes.of(c.listed).max(1);
+            let overdue = covered.is_none_or(|d| (today - d).num_days() >= every);
+            let slot = slot_of(c.subject, every) == day_number(today).rem_euclid(every);
+            overdue || (slot && not_today)
+        }
+    }
+}
+
+/// For a daily snapshot its listing names: due when the day has no snapshot of it yet,
+/// or when a field of the listing's row differs from the day's snapshot.
+fn daily_due(c: &Candidate<'_>, facts: &PlanFacts) -> Option<bool> {
+    let (kind, id, row) = c.listed?.row.as_ref()?;
+    let Some(snapshot) = facts.snapshots.get(&(kind.clone(), id.clone())) else {
+        return Some(true);
+    };
+    let changed = row.as_object().is_some_and(|fields| {
+        fields
+            .iter()
+            .any(|(k, v)| snapshot.get(k).is_some_and(|kept| kept != v))
+    });
+    Some(changed)
+}
+
+/// The day of a subject's probe within `every` days, spread by a hash of its name.
+fn slot_of(subject: &str, every: i64) -> i64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    subject.hash(&mut hasher);
+    (hasher.finish() % every.unsigned_abs().max(1)) as i64
+}
+
+fn day_number(day: NaiveDate) -> i64 {
+    i64::from(day.num_days_from_ce())
+}
+
+/// What a run decided: each subject's class and whether it is fetched now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The subject.
+    pub subject: String,
+    /// Its class.
+    pub class: Class,
+    /// Whether this run fetches it.
+    pub due: bool,
+}
+
+/// Decides every candidate for a run on `today`, and the account's plan at
+/// `ticks_per_day` ticks a day.
+pub fn decide(
+    candidates: &[Candidate<'_>],
+    facts: &PlanFacts,
+    today: NaiveDate,
+    window_days: u32,
+    ticks_per_day: f64,
+) -> (Vec<Decision>, AccountPlan) {
+    let classes: Vec<Class> = candidates.iter().map(|c| classify(c, facts)).collect();
+    let count = |class| classes.iter().filter(|c| **c == class).count() as u64;
+    let (hot, quiet, dormant) = (
+        count(Class::Hot),
+        count(Class::Quiet),
+        count(Class::Dormant),
+    );
+    let ended_dormant = candidates
+        .iter()
+        .zip(&classes)
+        .filter(|(c, class)| {
+            **class == Class::Dormant && c.listed.is_some_and(|l| l.state == ListedState::Ended)
+        })
+        .count() as u64;
+    let others = hot as f64 * ticks_per_day + quiet as f64;
+    let probes = ProbeDays::new(window_days, others, ended_dormant);
+    let probes_per_day = ended_dormant as f64 / probes.ended as f64
+        + (dormant - ended_dormant) as f64 / probes.unwatched as f64;
+    let decisions = candidates
+        .iter()
+        .zip(classes)
+        .map(|(c, class)| Decision {
+            subject: c.subject.to_owned(),
+            class,
+            due: is_due(c, class, facts, today, probes),
+        })
+        .collect();
+    let plan = AccountPlan {
+        hot,
+        quiet,
+        dormant,
+        requests_per_day: others + probes_per_day,
+        everything_per_day: candidates.len() as f64 * ticks_per_day,
+    };
+    (decisions, plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
+    }
+
+    fn listed(state: ListedState) -> Listed {
+        Listed { state, row: None }
+    }
+
+    /// What the archive may say of a subject.
+    #[derive(Clone, Copy)]
+    struct Archive {
+        covered: Option<&'static str>,
+        recent: bool,
+        in_window: bool,
+        provisional: bool,
+    }
+
+    const FRESH: Archive = Archive {
+        covered: None,
+        recent: false,
+        in_window: false,
+        provisional: false,
+    };
+    const USED_TODAY: Archive = Archive {
+        covered: Some("2026-03-10"),
+        recent: true,
+        in_window: true,
+        provisional: true,
+    };
+    const USED_LAST_WEEK: Archive = Archive {
+        covered: Some("2026-03-09"),
+        recent: false,
+        in_window: true,
+        provisional: false,
+    };
+    const SILENT_FINAL: Archive = Archive {
+        covered: Some("2026-03-09"),
+        recent: false,
+        in_window: false,
+        provisional: false,
+    };
+    const SILENT_PROVISIONAL: Archive = Archive {
+        covered: Some("2026-03-09"),
+        recent: false,
+        in_window: false,
+        provisional: true,
+    };
+
+    fn facts(a: Archive) -> PlanFacts {
+        let mut f = PlanFacts::default();
+        let s = "s".to_owned();
+        if let Some(d) = a.covered {
+            f.covered.insert(s.clone(), day(d));
+        }
+        if a.recent {
+            f.recent.insert(s.clone());
+        }
+        if a.in_window {
+            f.in_window.insert(s.clone());
+        }
+        if a.provisional {
+            f.provisional.insert(s);
+        }
+        f
+    }
+
+    /// See: issue 16 (plan classes from archive states)
+    #[test]
+    fn classes_follow_the_archive_and_the_listing() {
+        use Cadence::*;
+        use ListedState::*;
+        let cases: [(&str, Cadence, Option<ListedState>, Archive, Class); 12] = [
+            ("counter", EveryTick, None, SILENT_FINAL, Class::Hot),
+            ("daily snapshot", Daily, None, USED_TODAY, Class::Quiet),
+            (
+                "listed active, silent",
+                History,
+                Some(Active),
+                SILENT_FINAL,
+                Class::Hot,
+            ),
+            (
+                "used yesterday or today",
+                History,
+                Some(Ended),
+                USED_TODAY,
+                Class::Hot,
+            ),
+            (
+                "used within the window",
+                History,
+                None,
+                USED_LAST_WEEK,
+                Class::Quiet,
+            ),
+            ("never fetched", History, Some(Ended), FRESH, Class::Quiet),
+            (
+                "ended, silent, final",
+                History,
+                Some(Ended),
+                SILENT_FINAL,
+                Class::Dormant,
+            ),
+            (
+                "no state known, silent, final",
+                History,
+                None,
+                SILENT_FINAL,
+                Class::Dormant,
+            ),
+            (
+                "not terminal (no funds)",
+                History,
+                Some(Other),
+                SILENT_FINAL,
+                Class::Quiet,
+            ),
+            (
+                "a provisional day left",
+                History,
+                Some(Ended),
+                SILENT_PROVISIONAL,
+                Class::Quiet,
+            ),
+            (
+                "ended but used last week",
+                History,
+                Some(Ended),
+                USED_LAST_WEEK,
+                Class::Quiet,
+            ),
+            (
+                "listed active, used",
+                History,
+                Some(Active),
+                USED_TODAY,
+                Class::Hot,
+            ),
+        ];
+        for (what, cadence, state, archive, class) in cases {
+            let l = state.map(listed);
+            let c = Candidate {
+                subject: "s",
+                cadence,
+                listed: l.as_ref(),
+            };
+            assert_eq!(classify(&c, &facts(archive)), class, "{what}");
+        }
+    }
+
+    /// Quiet subjects are due on the first run of a UTC day and not again that day;
+    /// dormant ones when overdue or on their slot; a daily snapshot when its listing row
+    /// differs from the day's snapshot.
+    #[test]
+    fn what_is_due_when() {
+        let probes = ProbeDays {
+            unwatched: 6,
+            ended: 7,
+        };
+        let c = Candidate {
+            subject: "s",
+            cadence: Cadence::History,
+            listed: None,
+        };
+        let f = facts(USED_LAST_WEEK);
+        assert!(
+            is_due(&c, Class::Quiet, &f, day("2026-03-10"), probes),
+            "first run of the day"
+        );
+        assert!(
+            !is_due(&c, Class::Quiet, &f, day("2026-03-09"), probes),
+            "already fetched today"
+        );
+        let f = facts(SILENT_FINAL);
+        assert!(
+            is_due(&c, Class::Dormant, &f, day("2026-03-15"), probes),
+            "six days: overdue"
+        );
+        let due_days = (10..15)
+            .filter(|d| is_due(&c, Class::Dormant, &f, day(&format!("2026-03-{d}")), probes))
+            .count();
+        assert!(
+            due_days <= 1,
+            "at most its slot before it is overdue: {due_days}"
+        );
+        assert!(is_due(&c, Class::Hot, &f, day("2026-03-09"), probes));
+
+        let mut f = PlanFacts::default();
+        let row = serde_json::json!({"tag": "a", "expires_at": null});
+        let l = Listed {
+            state: ListedState::Other,
+            row: Some(("order".into(), "5".into(), row)),
+        };
+        let c = Candidate {
+            subject: "order/5",
+            cadence: Cadence::Daily,
+            listed: Some(&l),
+        };
+        assert!(
+            is_due(&c, Class::Quiet, &f, day("2026-03-10"), probes),
+            "no snapshot today"
+        );
+        f.snapshots.insert(
+            ("order".into(), "5".into()),
+            serde_json::json!({"tag": "a", "status": "active", "expires_at": null}),
+        );
+        assert!(
+            !is_due(&c, Class::Quiet, &f, day("2026-03-10"), probes),
+            "unchanged"
+        );
+        f.snapshots.insert(
+            ("order".into(), "5".into()),
+            serde_json::json!({"tag": "b"}),
+        );
+        assert!(
+            is_due(&c, Class::Quiet, &f, day("2026-03-10"), probes),
+            "the listing changed"
+        );
+    }
+
+    /// Probes of dormant subjects spread evenly over their interval.
+    #[test]
+    fn probes_spread_over_the_days() {
+        let probes = ProbeDays {
+            unwatched: 7,
+            ended: 7,
+        };
+        let mut f = PlanFacts::default();
+        let names: Vec<String> = (0..7000).map(|i| format!("order-{i}")).collect();
+        for n in &names {
+            f.covered.insert(n.clone(), day("2026-03-09"));
+        }
+        let today = day("2026-03-10");
+        let due = names
+            .iter()
+            .filter(|n| {
+                let c = Candidate {
+                    subject: n,
+                    cadence: Cadence::History,
+                    listed: None,
+                };
+                is_due(&c, Class::Dormant, &f, today, probes)
+            })
+            .count();
+        assert!((800..1200).contains(&due), "about a seventh: {due}");
+    }
+
+    /// Unwatched dormant subjects are probed before a closed day can leave the window;
+    /// ended ones weekly, or less often when they would cost over a tenth of the plan.
+    #[test]
+    fn probe_intervals() {
+        assert_eq!(
+            ProbeDays::new(7, 24_000.0, 9_000),
+            ProbeDays {
+                unwatched: 6,
+                ended: 7
+            }
+        );
+        assert_eq!(ProbeDays::new(14, 24_000.0, 9_000).unwatched, 7);
+        assert_eq!(ProbeDays::new(2, 0.0, 0).unwatched, 1);
+        assert_eq!(ProbeDays::new(7, 24_000.0, 90_000).ended, 38);
+    }
+}
