@@ -22,9 +22,10 @@ pub struct Cli {
 /// The subcommands of SPEC §2.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: sync every account on its UTC schedule until SIGTERM.
+    /// Run the daemon: sync every account on its UTC schedule until SIGTERM (or, with
+    /// --once, one scheduled pass).
     #[command(
-        after_help = "Example:\n  usage-archiver run --config /etc/usage-archiver/daemon.toml"
+        after_help = "Examples:\n  usage-archiver run --config /etc/usage-archiver/daemon.toml\n  usage-archiver run --once --source hydraproxy   # from a systemd timer or cron"
     )]
     Run(RunArgs),
     /// Fetch everything every selected account exposes now, then exit.
@@ -66,6 +67,17 @@ pub struct ConfigArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub paths: ConfigArgs,
+    /// One pass as the scheduler would make it now (the same fetch plan, the same run
+    /// records), then exit with backfill's exit codes: for systemd timers and cron.
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: only this source, a provider (`hydraproxy`) or an account
+    /// (`hydraproxy/main`). Repeatable.
+    #[arg(long = "source", value_name = "NAME", requires = "once")]
+    pub sources: Vec<String>,
+    /// With --once: take this instant as now (RFC 3339; for tests and benchmarks).
+    #[arg(long, hide = true, value_name = "RFC3339", requires = "once")]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `backfill`.

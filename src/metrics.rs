@@ -15,6 +15,7 @@ use rusqlite::Connection;
 
 use crate::model::ProviderKind;
 use crate::store::coverage::load_gaps;
+use crate::store::plan::load_observed_window;
 use crate::store::query::{load_account_statuses, load_last_run};
 use crate::store::{Store, StoreError};
 
@@ -77,13 +78,10 @@ pub fn render(conn: &Connection, now: DateTime<Utc>) -> Result<String, StoreErro
                     .map(|k| crate::config::profile(k).retention_days)
             })
             .unwrap_or(1);
-        let gaps = load_gaps(
-            conn,
-            &status.provider,
-            &status.account,
-            now.date_naive(),
-            retention,
-        )?;
+        let today = now.date_naive();
+        let observed = load_observed_window(conn, &status.provider, &status.account, today)?;
+        let window = crate::store::plan::ObservedWindow::trusted(observed, retention);
+        let gaps = load_gaps(conn, &status.provider, &status.account, today, window)?;
         push(
             6,
             labels.clone(),

@@ -61,7 +61,10 @@ pub async fn run_daemon(config: Config) -> anyhow::Result<()> {
         Runner::new(
             accounts,
             store,
-            SyncOptions::new(config.archive.keep_raw),
+            SyncOptions {
+                plan: true,
+                ..SyncOptions::new(config.archive.keep_raw)
+            },
             Box::new(notify_run),
         )
         .with_metrics(config.archive.metrics_textfile.clone()),

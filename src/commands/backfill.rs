@@ -18,7 +18,32 @@ use crate::sync::{self, Observer, RunReport, SyncOptions};
 
 pub(super) async fn execute(args: BackfillArgs) -> anyhow::Result<u8> {
     let config = load_config(&args.paths)?;
-    let accounts = select_accounts(&config, &args.sources)?;
+    let pass = Pass {
+        sources: &args.sources,
+        quiet: args.quiet,
+        now: args.now,
+        plan: false,
+    };
+    one_pass(&config, &pass).await
+}
+
+/// One pass over the selected accounts: `backfill` (everything) or `run --once` (the plan).
+pub(super) struct Pass<'a> {
+    /// `--source` selections; all accounts when empty.
+    pub sources: &'a [String],
+    /// No progress bars.
+    pub quiet: bool,
+    /// The instant taken as now, for tests.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether to follow the fetch plan.
+    pub plan: bool,
+}
+
+/// Runs one pass: a run per selected account, concurrently; SIGTERM/SIGINT finish the
+/// writes in progress. Prints the summary and returns the exit code (0 only if every
+/// run was ok).
+pub(super) async fn one_pass(config: &Config, pass: &Pass<'_>) -> anyhow::Result<u8> {
+    let accounts = select_accounts(config, pass.sources)?;
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -31,18 +56,19 @@ pub(super) async fn execute(args: BackfillArgs) -> anyhow::Result<u8> {
         tracing::warn!("Interrupted; finishing the writes in progress");
         on_signal.cancel();
     });
-    let clock = args
+    let clock = pass
         .now
         .map_or_else(sync::Clock::system, sync::Clock::fixed);
     let options = SyncOptions {
-        observer: observer(args.quiet),
+        observer: observer(pass.quiet),
         clock,
+        plan: pass.plan,
         ..SyncOptions::new(config.archive.keep_raw)
     };
-    let reports = backfill(&config, &accounts, &options, &cancel).await;
+    let reports = backfill(config, &accounts, &options, &cancel).await;
     crate::telemetry::set_progress(None);
     let reports = reports?;
-    print_summary(&reports);
+    print_summary(&reports, pass.plan);
     Ok(exit_code(&reports))
 }
 
@@ -177,25 +203,33 @@ impl Observer for LogObserver {
     }
 }
 
-/// Prints what each run did, with its first errors.
-pub(super) fn print_summary(reports: &[RunReport]) {
-    println!("Backfill summary");
-    let mut rows = vec![
-        [
-            "account",
-            "status",
-            "subjects ok",
-            "failed",
-            "inserted",
-            "updated",
-            "unchanged",
-        ]
-        .map(String::from)
-        .to_vec(),
+/// Prints what each run did, with its first errors; `planned` adds the subjects the fetch
+/// plan left for later.
+pub(super) fn print_summary(reports: &[RunReport], planned: bool) {
+    println!(
+        "{}",
+        if planned {
+            "Run summary"
+        } else {
+            "Backfill summary"
+        }
+    );
+    let mut header = vec![
+        "account",
+        "status",
+        "subjects ok",
+        "failed",
+        "inserted",
+        "updated",
+        "unchanged",
     ];
+    if planned {
+        header.push("not due");
+    }
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     for r in reports {
         let t = &r.totals;
-        rows.push(vec![
+        let mut row = vec![
             r.label.clone(),
             r.status.as_str().to_owned(),
             t.subjects_ok.to_string(),
@@ -203,7 +237,11 @@ pub(super) fn print_summary(reports: &[RunReport]) {
             t.rows_inserted.to_string(),
             t.rows_updated.to_string(),
             r.rows_unchanged.to_string(),
-        ]);
+        ];
+        if planned {
+            row.push(r.planned_skips.to_string());
+        }
+        rows.push(row);
     }
     super::print_table(&rows);
     for r in reports {

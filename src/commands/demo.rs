@@ -105,7 +105,7 @@ pub(super) async fn execute(args: DemoArgs) -> anyhow::Result<u8> {
     .await;
     crate::telemetry::set_progress(None);
     let reports = reports?;
-    print_summary(&reports);
+    print_summary(&reports, false);
     let db = args.db.display();
     println!("\n$ usage-archiver status --db {db}");
     super::status::show(&args.db, Some(&config), Utc::now(), false)?;

@@ -13,6 +13,7 @@ use crate::cli::StatusArgs;
 use crate::config::{Config, Schedule};
 use crate::model::ProviderKind;
 use crate::store::coverage::{SubjectGaps, load_gaps};
+use crate::store::plan::{AccountPlan, ObservedWindow, load_account_plan, load_observed_window};
 use crate::store::query::{self, AccountStatus};
 use crate::store::{Store, StoreError};
 
@@ -33,6 +34,15 @@ pub(crate) struct AccountHealth {
     lost_days: usize,
     /// The exact missing days per subject.
     gaps: Vec<SubjectGaps>,
+    /// The latest scheduled run's fetch plan, when one was made.
+    plan: Option<AccountPlan>,
+    /// The days of history the provider is assumed to keep (`retention_days`).
+    window_days_assumed: u32,
+    /// The most days back its answers reached over the last 30 days, when it answers with
+    /// history (trusted once answers were seen on as many days as assumed).
+    window_days_observed: Option<u32>,
+    /// Said when the provider keeps fewer days than assumed.
+    window_warning: Option<String>,
 }
 
 pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
@@ -83,9 +93,25 @@ fn load_healths(
         statuses
             .into_iter()
             .map(|s| {
-                let retention = retention_days(&s, config);
-                let gaps = load_gaps(c, &s.provider, &s.account, now.date_naive(), retention)?;
-                Ok(assess(s, gaps, config, now))
+                let assumed = retention_days(&s, config);
+                let today = now.date_naive();
+                let observed = load_observed_window(c, &s.provider, &s.account, today)?;
+                let window = ObservedWindow::trusted(observed, assumed);
+                let gaps = load_gaps(c, &s.provider, &s.account, today, window)?;
+                let plan = load_account_plan(c, &s.provider, &s.account)?;
+                let mut health = assess(s, gaps, config, now);
+                health.plan = plan;
+                health.window_days_assumed = assumed;
+                health.window_days_observed = observed.map(|o| o.days);
+                health.window_warning = (window < assumed).then(|| {
+                    let o = window;
+                    format!(
+                        "the provider's answers reach back {o} days, fewer than the {assumed} assumed \
+                         (retention_days): days missed in an outage longer than {o} days are lost; \
+                         set retention_days = {o}"
+                    )
+                });
+                Ok(health)
             })
             .collect()
     })
@@ -198,6 +224,10 @@ fn assess(
         recoverable_days,
         lost_days,
         gaps,
+        plan: None,
+        window_days_assumed: 0,
+        window_days_observed: None,
+        window_warning: None,
     }
 }
 
@@ -330,6 +360,69 @@ pub(crate) fn render_status(
             h.status.account,
             h.reason.as_deref().unwrap_or_default()
         );
+    }
+    out.push_str(&render_plans(healths));
+    out
+}
+
+/// The fetch plan and the provider's window per account, and a warning line for each
+/// provider that keeps fewer days than assumed.
+fn render_plans(healths: &[AccountHealth]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let planned: Vec<&AccountHealth> = healths.iter().filter(|h| h.plan.is_some()).collect();
+    if planned.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nFetch plan (requests a day at the schedule; everything = every subject every tick):"
+    );
+    let mut rows = vec![
+        [
+            "account",
+            "hot",
+            "quiet",
+            "dormant",
+            "requests/day",
+            "everything",
+            "share",
+            "window days",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for h in planned {
+        let Some(p) = &h.plan else { continue };
+        let share = if p.everything_per_day > 0.0 {
+            format!("{:.1}%", 100.0 * p.requests_per_day / p.everything_per_day)
+        } else {
+            "-".to_owned()
+        };
+        let window = match h.window_days_observed {
+            Some(o) => format!("{} assumed, {o} seen", h.window_days_assumed),
+            None => format!("{} assumed", h.window_days_assumed),
+        };
+        rows.push(vec![
+            format!("{}/{}", h.status.provider, h.status.account),
+            p.hot.to_string(),
+            p.quiet.to_string(),
+            p.dormant.to_string(),
+            format!("{:.0}", p.requests_per_day),
+            format!("{:.0}", p.everything_per_day),
+            share,
+            window,
+        ]);
+    }
+    out.push_str(&super::render_columns(&rows));
+    for h in healths {
+        if let Some(w) = &h.window_warning {
+            let _ = writeln!(
+                out,
+                "WARNING {}/{}: {w}",
+                h.status.provider, h.status.account
+            );
+        }
     }
     out
 }

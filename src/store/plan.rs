@@ -28,7 +28,7 @@ pub struct PlanFacts {
     pub recent: HashSet<String>,
     /// Subjects with usage within the provider's window.
     pub in_window: HashSet<String>,
-    /// Subjects with an archived day that is not final yet.
+    /// Subjects with a closed archived day (before today) that is not final yet.
     pub provisional: HashSet<String>,
     /// The day's snapshots, by entity kind and id.
     pub snapshots: HashMap<(String, String), serde_json::Value>,
@@ -60,12 +60,16 @@ pub fn load_facts(
     }
     facts.recent = used_since(conn, provider, account, &day(today - TimeDelta::days(1)))?;
     facts.in_window = used_since(conn, provider, account, &day(window_start))?;
+    // A closed day not final yet: only the months the rollup marks provisional are read.
     facts.provisional = conn
         .prepare_cached(
             "SELECT DISTINCT s.subject FROM subject s JOIN month_rollup r ON r.subject_id = s.id \
-             WHERE s.provider = ?1 AND s.account = ?2 AND r.is_final = 0",
+             WHERE s.provider = ?1 AND s.account = ?2 AND r.is_final = 0 \
+             AND EXISTS (SELECT 1 FROM day_usage d WHERE d.subject_id = s.id \
+                         AND d.day >= r.month || '-01' AND d.day <= r.month || '-31' \
+                         AND d.day < ?3 AND d.is_final = 0)",
         )?
-        .query_map(params![provider, account], |r| r.get(0))?
+        .query_map(params![provider, account, day(today)], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut stmt = conn.prepare_cached(
         "SELECT kind, entity_id, data FROM entity_snapshot \
@@ -239,21 +243,51 @@ pub fn record_observed_window(
 }
 
 /// The provider's window as its answers showed it over the last [`OBSERVED_HORIZON_DAYS`]
-/// before `today`: the most days back any answer held; `None` before any answer did.
+/// before `today`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ObservedWindow {
+    /// The most days back any answer held (today being 1).
+    pub days: u32,
+    /// On how many days answers were seen.
+    pub seen_on: u32,
+}
+
+impl ObservedWindow {
+    /// The window answers can be trusted to hold, given `assumed`: the smaller of the two
+    /// once answers were seen on at least `assumed` days. Before that a short reach may
+    /// only mean quiet subjects (HydraProxy leaves out days without usage), not a short
+    /// window, so the assumed one stands.
+    pub fn trusted(observed: Option<Self>, assumed: u32) -> u32 {
+        match observed {
+            Some(o) if o.seen_on >= assumed && o.days < assumed => o.days.max(1),
+            _ => assumed,
+        }
+    }
+}
+
+/// The observed window of `provider/account` as of `today`; `None` before any answer held
+/// a day.
 pub fn load_observed_window(
     conn: &Connection,
     provider: &str,
     account: &str,
     today: NaiveDate,
-) -> Result<Option<u32>, StoreError> {
+) -> Result<Option<ObservedWindow>, StoreError> {
     let since = (today - TimeDelta::days(OBSERVED_HORIZON_DAYS))
         .format("%Y-%m-%d")
         .to_string();
-    let found: Option<i64> = conn
+    let (days, seen_on): (Option<i64>, i64) = conn
         .prepare_cached(
-            "SELECT max(window_days) FROM observed_window \
+            "SELECT max(window_days), count(*) FROM observed_window \
              WHERE provider = ?1 AND account = ?2 AND day >= ?3",
         )?
-        .query_row(params![provider, account, since], |r| r.get(0))?;
-    Ok(found.and_then(|w| u32::try_from(w).ok()))
+        .query_row(params![provider, account, since], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok(days.and_then(|d| {
+        Some(ObservedWindow {
+            days: u32::try_from(d).ok()?,
+            seen_on: u32::try_from(seen_on).ok()?,
+        })
+    }))
 }

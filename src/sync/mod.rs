@@ -121,7 +121,7 @@ impl<'a> AccountRun<'a> {
                 Ok((runs::start_run(c, kind, &name, started)?, observed))
             })
             .await?;
-        let window_days = observed.map_or(retention, |o| o.min(retention)).max(1);
+        let window_days = store_plan::ObservedWindow::trusted(observed, retention).max(1);
         Ok(Self {
             account,
             provider,
