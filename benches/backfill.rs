@@ -69,6 +69,7 @@ async fn bench() {
         history_days: 30,
         retention_days: 30,
         seed: 3,
+        ended: 0,
     };
     let scenarios = [
         Scenario {

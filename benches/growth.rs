@@ -37,6 +37,7 @@ async fn bench() {
         history_days: 1_000,
         retention_days: 7,
         seed: 5,
+        ended: 0,
     };
     let sim = Simulator::start(SimConfig {
         hydraproxy: hydra.clone(),

@@ -59,6 +59,15 @@ pub(super) async fn one_pass(config: &Config, pass: &Pass<'_>) -> anyhow::Result
     let clock = pass
         .now
         .map_or_else(sync::Clock::system, sync::Clock::fixed);
+    let accounts = if pass.plan {
+        due_accounts(config, accounts, clock.now().0).await?
+    } else {
+        accounts
+    };
+    if accounts.is_empty() {
+        println!("No account is due: each has run since its schedule's last tick");
+        return Ok(EXIT_OK);
+    }
     let options = SyncOptions {
         observer: observer(pass.quiet),
         clock,
@@ -70,6 +79,36 @@ pub(super) async fn one_pass(config: &Config, pass: &Pass<'_>) -> anyhow::Result
     let reports = reports?;
     print_summary(&reports, pass.plan);
     Ok(exit_code(&reports))
+}
+
+/// The accounts a scheduler would have started by `now`: a tick of the account's schedule
+/// came since its last success. The others are named with their next tick.
+async fn due_accounts(
+    config: &Config,
+    accounts: Vec<AccountConfig>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<AccountConfig>> {
+    let store = Store::open(&config.archive.database)?;
+    let mut due = Vec::new();
+    for account in accounts {
+        let (kind, name) = (account.kind.as_str(), account.name.clone());
+        let last = store
+            .call(move |c| crate::store::runs::load_last_success(c, kind, &name))
+            .await?
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc));
+        if account.schedule.ticked_since(last, now) {
+            due.push(account);
+        } else {
+            let next = last.and_then(|t| account.schedule.next_after(t));
+            let next = next.map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
+            println!(
+                "{}: not due (ran since the last tick; next tick {next})",
+                account.label()
+            );
+        }
+    }
+    Ok(due)
 }
 
 /// Progress bars on a terminal (unless `quiet`), plain log lines otherwise.

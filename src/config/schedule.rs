@@ -63,6 +63,16 @@ impl Schedule {
         last_success.is_none_or(|t| now - t > self.interval(now) || is_in_future(t, now))
     }
 
+    /// Whether a tick came since the last success: what `run --once` asks, so that a timer
+    /// firing more often than the schedule runs the account only as the daemon would.
+    /// Never succeeded, or a last success in the future (the clock moved back), counts as
+    /// a tick.
+    pub fn ticked_since(&self, last_success: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        last_success.is_none_or(|t| {
+            is_in_future(t, now) || self.next_after(t).is_some_and(|tick| tick <= now)
+        })
+    }
+
     /// The first tick strictly after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron.find_next_occurrence(&t, false).ok()
@@ -102,6 +112,30 @@ mod tests {
     fn five_fields_are_refused_with_a_hint() {
         let err = Schedule::parse("0 * * * *").unwrap_err();
         assert!(err.contains("expected 6"), "{err}");
+    }
+
+    #[test]
+    fn a_tick_since_the_last_success() {
+        let s = Schedule::parse("0 10 * * * *").unwrap();
+        let t = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        let last = Some(t("2026-03-01T10:10:04Z"));
+        assert!(s.ticked_since(None, t("2026-03-01T10:00:00Z")), "never ran");
+        assert!(
+            !s.ticked_since(last, t("2026-03-01T11:09:59Z")),
+            "before the tick"
+        );
+        assert!(
+            s.ticked_since(last, t("2026-03-01T11:10:00Z")),
+            "at the tick"
+        );
+        assert!(
+            !s.ticked_since(last, t("2026-03-01T10:06:00Z")),
+            "a little earlier is within the skew"
+        );
+        assert!(
+            s.ticked_since(last, t("2026-03-01T09:00:00Z")),
+            "a last success in the future"
+        );
     }
 
     #[test]

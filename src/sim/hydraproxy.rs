@@ -15,7 +15,7 @@ use chrono::{NaiveDate, TimeDelta, Timelike};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{SimClock, mix};
+use super::{Requests, SimClock, mix};
 use crate::providers::hydraproxy::ORDER_STATUSES;
 
 /// The token the simulated account accepts.
@@ -34,7 +34,13 @@ pub struct SimHydraProxy {
     pub retention_days: u32,
     /// Seed of the generated figures.
     pub seed: u64,
+    /// How many orders, the last ids, ended long ago: listed as TERMINATED, with no
+    /// usage in the last [`ENDED_DAYS_AGO`] days.
+    pub ended: u64,
 }
+
+/// How many days ago the simulator's ended orders were last used.
+pub const ENDED_DAYS_AGO: i64 = 28;
 
 impl SimHydraProxy {
     /// The demo's account: 12 orders, 4 weeks of use, 14 days visible.
@@ -44,6 +50,7 @@ impl SimHydraProxy {
             history_days: 28,
             retention_days: 14,
             seed: 7,
+            ended: 2,
         }
     }
 
@@ -57,13 +64,23 @@ impl SimHydraProxy {
         )
     }
 
-    /// The status of an order: most are active, the rest spread over the other statuses.
+    /// The status of an order: TERMINATED when it ended, else most are active and the rest
+    /// spread over the other statuses.
     pub fn status_of(&self, id: u64) -> &'static str {
+        if self.has_ended(id) {
+            return "TERMINATED";
+        }
         let r = mix(&[self.seed, id, 1]) % 10;
         ORDER_STATUSES
             .get(r.saturating_sub(4) as usize)
             .copied()
             .unwrap_or("ACTIVE")
+    }
+
+    /// Whether `id` is one of the orders that ended long ago.
+    pub fn has_ended(&self, id: u64) -> bool {
+        let end = FIRST_ORDER_ID.saturating_add(self.orders);
+        (end.saturating_sub(self.ended)..end).contains(&id)
     }
 
     /// Upload and download MB of an order on a day, with today scaled by the hour.
@@ -76,7 +93,8 @@ impl SimHydraProxy {
     ) -> Option<(f64, f64)> {
         let age = (today - day).num_days();
         let unused = mix(&[self.seed, id, 2]).is_multiple_of(12);
-        if unused || age < 0 || age >= i64::from(self.history_days) {
+        let ended = self.has_ended(id) && age < ENDED_DAYS_AGO;
+        if unused || ended || age < 0 || age >= i64::from(self.history_days) {
             return None;
         }
         let n = mix(&[
@@ -99,6 +117,7 @@ impl SimHydraProxy {
 pub(crate) struct State {
     pub sim: SimHydraProxy,
     pub clock: SimClock,
+    pub requests: Arc<Requests>,
 }
 
 /// The routes of both HydraProxy hosts.
@@ -177,6 +196,7 @@ async fn usage_history(
     else {
         return error(StatusCode::OK, "view_usage_history/", "order_not_found");
     };
+    s.requests.record(&format!("hydraproxy order {id}"));
     let now = s.clock.now();
     let today = now.date_naive();
     let fraction = f64::from(now.num_seconds_from_midnight()) / 86_400.0;

@@ -14,8 +14,9 @@ pub mod hydraproxy;
 pub mod infiniteproxies;
 pub mod proxyshard;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
@@ -67,6 +68,44 @@ impl SimClock {
     }
 }
 
+/// What the simulator was asked, counted by key: `"GET /path"` for every request, and
+/// `"hydraproxy order ID"` for each order's usage history (its id is in the form body).
+#[derive(Debug, Default)]
+pub struct Requests(Mutex<HashMap<String, u64>>);
+
+impl Requests {
+    fn record(&self, key: &str) {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *counts.entry(key.to_owned()).or_default() += 1;
+    }
+
+    /// How many requests had `key`.
+    pub fn count(&self, key: &str) -> u64 {
+        let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.get(key).copied().unwrap_or(0)
+    }
+
+    /// How many requests had a key starting with `prefix`.
+    pub fn count_prefixed(&self, prefix: &str) -> u64 {
+        let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        counts
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Counts every request by method and path.
+async fn count_requests(
+    axum::extract::State(requests): axum::extract::State<Arc<Requests>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    requests.record(&format!("{} {}", request.method(), request.uri().path()));
+    next.run(request).await
+}
+
 /// A running simulator; stops when dropped.
 #[derive(Debug)]
 pub struct Simulator {
@@ -75,6 +114,7 @@ pub struct Simulator {
     config: SimConfig,
     faults: Arc<faults::Faults>,
     hostens: Arc<hostens::State>,
+    requests: Arc<Requests>,
     stop: CancellationToken,
 }
 
@@ -90,9 +130,11 @@ impl Simulator {
             clock: clock.clone(),
             tokens: std::sync::Mutex::default(),
         });
+        let requests = Arc::new(Requests::default());
         let app = hydraproxy::router(Arc::new(hydraproxy::State {
             sim: config.hydraproxy.clone(),
             clock: clock.clone(),
+            requests: Arc::clone(&requests),
         }))
         .merge(infiniteproxies::router(Arc::new(infiniteproxies::State {
             sim: config.infiniteproxies.clone(),
@@ -106,6 +148,10 @@ impl Simulator {
         .layer(axum::middleware::from_fn_with_state(
             faults.clone(),
             faults::inject,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&requests),
+            count_requests,
         ));
         let stop = CancellationToken::new();
         let stopped = stop.clone();
@@ -122,6 +168,7 @@ impl Simulator {
             config,
             faults,
             hostens,
+            requests,
             stop,
         })
     }
@@ -139,6 +186,11 @@ impl Simulator {
     /// What the simulated Hostens token endpoint saw so far.
     pub fn hostens_token_stats(&self) -> hostens::TokenStats {
         self.hostens.token_stats()
+    }
+
+    /// The requests it answered so far (faults included).
+    pub fn requests(&self) -> &Requests {
+        &self.requests
     }
 
     /// The simulator's clock.

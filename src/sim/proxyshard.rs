@@ -207,7 +207,7 @@ async fn orders(
     let (offset, limit) = page(&q);
     let end = (offset + limit).min(s.sim.orders);
     let orders: Vec<Value> = (offset + 1..=end)
-        .map(|id| json!({"order_id": id, "product_id": 3, "product_name": "Standart Residential Proxy", "cycle_id": 1, "cycle_name": "monthly", "expires_at": null, "auto_renewal": null, "tag": null}))
+        .map(|id| json!({"order_id": id, "product_id": 3, "product_name": "Standart Residential Proxy", "cycle_id": 1, "cycle_name": "monthly", "expires_at": null, "auto_renewal": false, "tag": null}))
         .collect();
     let next = (end < s.sim.orders)
         .then(|| format!("/user/api/orders?status=all&offset={end}&limit={limit}"));

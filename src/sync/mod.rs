@@ -287,12 +287,27 @@ impl<'a> AccountRun<'a> {
                 label: None,
             })
             .collect();
+        // Backfill fetches every subject, so only a planned run leaves any to the listing.
+        let vouched: Vec<String> = decisions
+            .iter()
+            .filter(|d| self.options.plan && d.vouched)
+            .map(|d| d.subject.clone())
+            .collect();
+        let vouched_day = today.min(chrono::Utc::now().date_naive());
         let (name, stamp) = (self.account.name.clone(), at.rfc3339());
         self.store
             .call(move |c| {
                 let tx = usage::begin(c)?;
                 store_plan::upsert_subject_states(&tx, kind, &name, &states, &stamp)?;
                 store_plan::upsert_account_plan(&tx, kind, &name, &account_plan, &stamp)?;
+                for subject in vouched {
+                    let key = usage::SubjectKey {
+                        provider: kind,
+                        account: name.clone(),
+                        subject,
+                    };
+                    crate::store::coverage::extend_coverage(&tx, &key, vouched_day, vouched_day)?;
+                }
                 Ok(tx.commit()?)
             })
             .await?;

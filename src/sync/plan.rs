@@ -11,12 +11,22 @@
 //!   where the provider's listing says so): probed seldom, spread over the days.
 //!
 //! A subject never fetched is due at once. A subject the listing shows active, or whose
-//! probe found usage, is hot from then on. Nothing here touches the store or the network:
-//! the facts come in ([`PlanFacts`]), the decisions go out.
+//! probe found usage, is hot from then on.
+//!
+//! Every closed day is fetched after it closed and before it leaves the window: a quiet
+//! subject is fetched on every UTC day; a dormant one no listing watches is probed at
+//! least every window − 1 days; a dormant one its listing reports ended (a terminal
+//! state, so no usage to come) has each day vouched for by the run that saw it ended,
+//! and is fetched as soon as a missed day leaves its coverage behind. So the days between
+//! probes are covered, and the probes of ended subjects can be spread over more than the
+//! window when there are many of them.
+//!
+//! Nothing here touches the store or the network: the facts come in ([`PlanFacts`]),
+//! the decisions go out.
 
 use std::hash::{Hash, Hasher};
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, TimeDelta};
 
 use crate::providers::{Cadence, Listed, ListedState};
 use crate::store::plan::{AccountPlan, PlanFacts};
@@ -134,10 +144,32 @@ pub fn is_due(
         Class::Dormant => {
             let every = probes.of(c.listed).max(1);
             let overdue = covered.is_none_or(|d| (today - d).num_days() >= every);
+            // The listing vouches for an ended subject only on the days a run saw it:
+            // coverage that fell behind (missed ticks) is caught up by a fetch.
+            let behind = is_ended(c) && covered.is_none_or(|d| d < today - TimeDelta::days(1));
             let slot = slot_of(c.subject, every) == day_number(today).rem_euclid(every);
-            overdue || (slot && not_today)
+            overdue || behind || (slot && not_today)
         }
     }
+}
+
+/// Whether the listing reports `c` as ended (a terminal state: it has no usage to come).
+fn is_ended(c: &Candidate<'_>) -> bool {
+    c.listed.is_some_and(|l| l.state == ListedState::Ended)
+}
+
+/// Whether the run's listing vouches for today of `c`, a subject it does not fetch: an
+/// ended, dormant subject covered through yesterday, which the listing shows still ended.
+fn vouched(
+    c: &Candidate<'_>,
+    class: Class,
+    due: bool,
+    facts: &PlanFacts,
+    today: NaiveDate,
+) -> bool {
+    !due && class == Class::Dormant
+        && is_ended(c)
+        && facts.covered.get(c.subject) == Some(&(today - TimeDelta::days(1)))
 }
 
 /// For a daily snapshot its listing names: due when the day has no snapshot of it yet,
@@ -175,6 +207,8 @@ pub struct Decision {
     pub class: Class,
     /// Whether this run fetches it.
     pub due: bool,
+    /// Whether, not fetched, its listing vouches for today : an ended subject the listing still shows ended has no usage that day.
+    pub vouched: bool,
 }
 
 /// Decides every candidate for a run on `today`, and the account's plan at
@@ -207,10 +241,14 @@ pub fn decide(
     let decisions = candidates
         .iter()
         .zip(classes)
-        .map(|(c, class)| Decision {
-            subject: c.subject.to_owned(),
-            class,
-            due: is_due(c, class, facts, today, probes),
+        .map(|(c, class)| {
+            let due = is_due(c, class, facts, today, probes);
+            Decision {
+                subject: c.subject.to_owned(),
+                class,
+                due,
+                vouched: vouched(c, class, due, facts, today),
+            }
         })
         .collect();
     let plan = AccountPlan {
@@ -445,6 +483,70 @@ mod tests {
             is_due(&c, Class::Quiet, &f, day("2026-03-10"), probes),
             "the listing changed"
         );
+    }
+
+    /// An ended dormant subject covered through yesterday is left to the listing, which
+    /// vouches for today; one whose coverage fell behind (missed ticks) is fetched.
+    #[test]
+    fn the_listing_vouches_for_ended_subjects_seen_every_day() {
+        let probes = ProbeDays {
+            unwatched: 6,
+            ended: 30,
+        };
+        let ended = listed(ListedState::Ended);
+        // A name whose probe slot is not 2026-03-10 nor 2026-03-11.
+        let subject = (0..)
+            .map(|i| format!("order-{i}"))
+            .find(|n| {
+                let slot = slot_of(n, 30);
+                ![day("2026-03-10"), day("2026-03-11")]
+                    .iter()
+                    .any(|d| slot == day_number(*d).rem_euclid(30))
+            })
+            .unwrap();
+        let c = Candidate {
+            subject: &subject,
+            cadence: Cadence::History,
+            listed: Some(&ended),
+        };
+        let covered_through = |d: &str| {
+            let mut f = PlanFacts::default();
+            f.covered.insert(subject.clone(), day(d));
+            f
+        };
+        let today = day("2026-03-10");
+        let f = covered_through("2026-03-09");
+        let due = is_due(&c, Class::Dormant, &f, today, probes);
+        assert!(!due, "covered through yesterday, not its slot");
+        assert!(vouched(&c, Class::Dormant, due, &f, today));
+        let f = covered_through("2026-03-10");
+        let due = is_due(&c, Class::Dormant, &f, today, probes);
+        assert!(
+            !due && !vouched(&c, Class::Dormant, due, &f, today),
+            "already covered"
+        );
+        let f = covered_through("2026-03-08");
+        assert!(
+            is_due(&c, Class::Dormant, &f, today, probes),
+            "a day was missed: fetched to catch up"
+        );
+        let unwatched = Candidate { listed: None, ..c };
+        let f = covered_through("2026-03-09");
+        let due = is_due(&unwatched, Class::Dormant, &f, today, probes);
+        assert!(
+            !vouched(&unwatched, Class::Dormant, due, &f, today),
+            "no listing: no voucher"
+        );
+        let other = listed(ListedState::Other);
+        let not_ended = Candidate {
+            listed: Some(&other),
+            ..c
+        };
+        assert!(
+            !vouched(&not_ended, Class::Dormant, false, &f, today),
+            "not terminal"
+        );
+        assert!(!vouched(&c, Class::Quiet, false, &f, today), "not dormant");
     }
 
     /// Probes of dormant subjects spread evenly over their interval.

@@ -9,8 +9,6 @@ use usage_archiver::store::{APPLICATION_ID, LATEST_VERSION, Store, StoreError};
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
-
 /// Every migration from version 1 to 8: the archive as version 8 left it.
 const MIGRATIONS_TO_8: [&str; 7] = [
     include_str!("../../src/store/migrations/0002_subject_coverage.sql"),

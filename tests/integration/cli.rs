@@ -8,8 +8,6 @@ use usage_archiver::sim::{SimConfig, Simulator};
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
-
 /// Runs the binary at trace level and asserts the test token appears nowhere in its output.
 fn run(args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);

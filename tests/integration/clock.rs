@@ -11,8 +11,6 @@ use usage_archiver::sync::{self, Clock, SyncOptions};
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
-
 fn usage_body(days: &[(&str, f64)]) -> String {
     let rows: Vec<String> = days
         .iter()

@@ -13,7 +13,6 @@ use usage_archiver::sim::{SimConfig, Simulator};
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
 const NOW: &str = "2026-11-20T12:00:00Z";
 /// How long a test waits for the child to get somewhere (a deadline, not a sleep).
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -94,6 +93,7 @@ async fn sigkill_mid_backfill_leaves_whole_subjects_and_a_rerun_completes() {
             history_days: 30,
             retention_days: 30,
             seed: 11,
+            ended: 0,
         },
         ..SimConfig::demo()
     })

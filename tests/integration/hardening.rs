@@ -9,8 +9,6 @@ use httpmock::MockServer;
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
-
 /// A ProxyShard account on `server` with one proxy type.
 fn proxyshard_config(server: &MockServer, dir: &TestDir) -> usage_archiver::config::Config {
     let text = format!(

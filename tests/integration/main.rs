@@ -44,6 +44,8 @@ mod infiniteproxies;
 mod output;
 // The ProxyShard source against httpmock: counters, paging, orders, no proxy passwords.
 mod proxyshard;
+// The fetch plan: cost follows activity, every closed day still fetched in time.
+mod plan;
 // Readers beside the writer: nobody sees "database is locked".
 mod readers;
 // Secrets appear in no output, log, error or shared table.

@@ -16,7 +16,6 @@ use usage_archiver::store::usage::{self, SubjectKey};
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
 const NOW: &str = "2022-04-26T01:00:00Z";
 
 fn run(args: &[&str]) -> Output {

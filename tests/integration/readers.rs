@@ -11,7 +11,6 @@ use usage_archiver::sim::{SimConfig, Simulator};
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
 /// How long the readers may wait for the daemon to get going or to finish (a deadline).
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -44,6 +43,7 @@ async fn readers_never_see_a_locked_archive_while_run_writes() {
             history_days: 30,
             retention_days: 30,
             seed: 5,
+            ended: 0,
         },
         ..SimConfig::demo()
     })

@@ -14,7 +14,6 @@ use usage_archiver::sim::{SimConfig, Simulator, hostens, hydraproxy, infinitepro
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
 const DEADLINE: Duration = Duration::from_secs(120);
 /// Every refresh token the simulator issues, the seed included, starts with this.
 const REFRESH: &str = "sim-hostens-refresh";

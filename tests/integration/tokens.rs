@@ -12,7 +12,6 @@ use usage_archiver::sim::{SimConfig, Simulator, hostens};
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
 const DEADLINE: Duration = Duration::from_secs(120);
 
 /// The chain stored for `account` in the credential file beside `db`.

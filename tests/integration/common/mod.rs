@@ -16,6 +16,9 @@ use usage_archiver::sim::Simulator;
 use usage_archiver::store::Store;
 use usage_archiver::sync::{self, Clock, RunReport, SyncOptions};
 
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_usage-archiver");
+
 /// The token every test config uses; tests assert it never shows up in output.
 pub const TOKEN: &str = "tok-3f9c1e7a-SECRET";
 
@@ -137,18 +140,39 @@ pub async fn sync_at(config: &Config, now: DateTime<Utc>) -> RunReport {
     sync_with(config, &store, &config.accounts[0], now).await
 }
 
-/// Runs one sync of `account` into `store` at `now`.
+/// Runs one sync of `account` into `store` at `now`, fetching everything (as `backfill`).
 pub async fn sync_with(
     config: &Config,
     store: &Store,
     account: &AccountConfig,
     now: DateTime<Utc>,
 ) -> RunReport {
+    sync_options(config, store, account, now, false).await
+}
+
+/// Runs one sync of `account` into `store` at `now` as the daemon does: by the fetch plan.
+pub async fn sync_planned(
+    config: &Config,
+    store: &Store,
+    account: &AccountConfig,
+    now: DateTime<Utc>,
+) -> RunReport {
+    sync_options(config, store, account, now, true).await
+}
+
+async fn sync_options(
+    config: &Config,
+    store: &Store,
+    account: &AccountConfig,
+    now: DateTime<Utc>,
+    plan: bool,
+) -> RunReport {
     let http = HttpClient::new(&config.http).expect("client");
     let vault = sync::vault(Some(store.path()), account);
     let provider = usage_archiver::providers::build(account, &http, vault);
     let mut options = SyncOptions::new(config.archive.keep_raw);
     options.clock = Clock::fixed(now);
+    options.plan = plan;
     sync::run_account(
         account,
         provider,
