@@ -167,6 +167,35 @@ pub fn load_gaps(
     Ok(out)
 }
 
+/// The days from `from` to `to` that no coverage interval of `subjects` holds, per
+/// subject (those with none left out).
+///
+/// Stricter than [`load_gaps`]: the days after a subject's last coverage count whether
+/// or not the latest run tried it. The benchmarks and tests of the fetch plan check with
+/// it that every day is covered, including those of subjects the plan left for later.
+pub fn uncovered_days(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    subjects: impl IntoIterator<Item = String>,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Result<std::collections::BTreeMap<String, Vec<NaiveDate>>, StoreError> {
+    let intervals = load_intervals(conn, provider, account)?;
+    let mut out = std::collections::BTreeMap::new();
+    for subject in subjects {
+        let spans = intervals.get(&subject).map_or(&[][..], Vec::as_slice);
+        let missing: Vec<NaiveDate> = from
+            .iter_days()
+            .take_while(|d| *d <= to)
+            .filter(|d| !spans.iter().any(|(a, b)| a <= d && d <= b))
+            .collect();
+        if !missing.is_empty() {
+            out.insert(subject, missing);
+        }
+    }
+    Ok(out)
+}
+
 /// Covered intervals per subject, in day order.
 type Intervals = std::collections::BTreeMap<String, Vec<(NaiveDate, NaiveDate)>>;
 

@@ -8,7 +8,7 @@ use usage_archiver::sim::faults::Fault;
 use usage_archiver::sim::hydraproxy::{FIRST_ORDER_ID, SimHydraProxy};
 use usage_archiver::sim::{SimConfig, Simulator};
 use usage_archiver::store::Store;
-use usage_archiver::store::coverage::load_gaps;
+use usage_archiver::store::coverage::{load_gaps, uncovered_days};
 use usage_archiver::store::runs::RunStatus;
 
 use crate::common::*;
@@ -135,39 +135,11 @@ async fn guarantee(hydra: SimHydraProxy) {
     assert!(gaps.is_empty(), "no day missing: {gaps:?}");
     // Stricter than the gaps `status` shows (which leave out the days after the last
     // coverage of a subject the latest run did not fetch): every day is covered.
-    let mut intervals = conn
-        .prepare("SELECT subject, first_day, last_day FROM subject_coverage")
+    let orders = (FIRST_ORDER_ID..FIRST_ORDER_ID + hydra.orders).map(|id| id.to_string());
+    let uncovered = store
+        .with_conn(|c| uncovered_days(c, "hydraproxy", "sim", orders, (day("2026-02-23"), today)))
         .unwrap();
-    let mut covered: std::collections::HashMap<String, Vec<(NaiveDate, NaiveDate)>> =
-        std::collections::HashMap::new();
-    for row in intervals
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .unwrap()
-    {
-        let (subject, first, last) = row.unwrap();
-        covered
-            .entry(subject)
-            .or_default()
-            .push((day(&first), day(&last)));
-    }
-    for id in FIRST_ORDER_ID..FIRST_ORDER_ID + hydra.orders {
-        let spans = covered.get(&id.to_string()).cloned().unwrap_or_default();
-        let missing: Vec<NaiveDate> = day("2026-02-23")
-            .iter_days()
-            .take_while(|d| *d <= today)
-            .filter(|d| !spans.iter().any(|(a, b)| a <= d && d <= b))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "order {id}: days never covered: {missing:?}"
-        );
-    }
+    assert!(uncovered.is_empty(), "days never covered: {uncovered:?}");
     // Ended orders: the first fetch, one after the outage, and their probes.
     for id in FIRST_ORDER_ID + hydra.orders - hydra.ended..FIRST_ORDER_ID + hydra.orders {
         let fetched = sim.requests().count(&format!("hydraproxy order {id}"));
@@ -294,29 +266,35 @@ async fn a_shorter_real_window_is_learned_and_outage_days_are_lost() {
     assert!(text.contains("WARNING"), "{text}");
 }
 
-/// `run --once` runs the accounts a tick made due, records the runs like the daemon,
-/// skips those that already ran since their last tick, and exits as `backfill` does.
+/// `run --once`, as the timer's unit starts it, runs the accounts a tick made due, records
+/// the runs like the daemon, skips those that already ran since their last tick, and
+/// exits as `backfill` does.
 // See: issue 16 (`run --once` exit codes and run records)
 #[tokio::test]
 async fn run_once_runs_what_is_due_and_exits_like_backfill() {
     let sim = Simulator::start(SimConfig::demo()).await.unwrap();
     let dir = TestDir::new();
     let cfg = dir.write("daemon.toml", &sim.daemon_toml(&dir.db()), 0o600);
+    // The command line of the timer's unit, with this test's config.
+    let unit = std::fs::read_to_string("systemd/usage-archiver-once.service").unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=/usr/local/bin/usage-archiver "))
+        .expect("the unit runs usage-archiver");
+    let args: Vec<String> = exec
+        .split_whitespace()
+        .map(|a| a.replace("/etc/usage-archiver/daemon.toml", cfg.to_str().unwrap()))
+        .collect();
+    assert_eq!(args[..2], ["run", "--once"], "{exec}");
     let once = |now: &str| {
-        let (cfg, now) = (cfg.clone(), now.to_owned());
+        let (args, now) = (args.clone(), now.to_owned());
         let clock = sim.clock().clone();
         async move {
             clock.set(at(&now));
             tokio::task::spawn_blocking(move || {
                 std::process::Command::new(BIN)
-                    .args([
-                        "run",
-                        "--once",
-                        "--config",
-                        cfg.to_str().unwrap(),
-                        "--now",
-                        &now,
-                    ])
+                    .args(&args)
+                    .args(["--now", &now])
                     .env_remove("USAGE_ARCHIVER_CONFIG")
                     .output()
                     .unwrap()
