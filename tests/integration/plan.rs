@@ -547,3 +547,28 @@ async fn a_subject_that_wakes_up() {
         "the day it woke on is archived"
     );
 }
+
+/// `backfill` ignores the plan: a dormant order it would leave for a week is fetched.
+// See: issue 16 (backfill ignores the plan)
+#[tokio::test]
+async fn backfill_ignores_the_plan() {
+    let (server, dir) = hydra_server().await;
+    let config = hydra_config(&server, &dir.db(), "orders = [1]", "");
+    let usage = mock_usage(&server, r#"{"status":"OK","order_id":1,"usage":null}"#).await;
+    let store = Store::open(&dir.db()).unwrap();
+    let t = at("2026-03-01T00:10:00Z");
+    sync_planned(&config, &store, &config.accounts[0], t).await;
+    let later = t + TimeDelta::hours(1);
+    let planned = sync_planned(&config, &store, &config.accounts[0], later).await;
+    assert_eq!(
+        (usage.calls_async().await, planned.planned_skips),
+        (1, 1),
+        "dormant: left"
+    );
+    let backfill = sync_with(&config, &store, &config.accounts[0], later).await;
+    assert_eq!(
+        (usage.calls_async().await, backfill.planned_skips),
+        (2, 0),
+        "backfill fetches it"
+    );
+}
