@@ -196,7 +196,8 @@ async fn readers_without_write_access_read_a_stopped_archive() {
         !dir.db().with_extension("db-shm").exists(),
         "no writer has it open"
     );
-    let shared = dir.path("shared");
+    // A name the immutable URI must escape: a space, `%`, `#`, `?` and UTF-8.
+    let shared = dir.path("shared 50% #1? é");
     std::fs::create_dir(&shared).unwrap();
     std::fs::copy(dir.db(), shared.join("archive.db")).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o555)).unwrap();
@@ -238,6 +239,22 @@ async fn readers_without_write_access_read_a_stopped_archive() {
         String::from_utf8_lossy(&status.stderr)
     );
     assert!(!shared.join("archive.db-shm").exists());
+    // A `-wal` file beside it may hold committed rows the file lacks: no stale read, a
+    // clear error instead.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(shared.join("archive.db-wal"), b"").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let refused = as_reader(&["report", "--db", db.to_str().unwrap()]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a -wal file without its -shm"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("archive.db"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 

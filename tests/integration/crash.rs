@@ -169,12 +169,21 @@ async fn sigkill_mid_backfill_leaves_whole_subjects_and_a_rerun_completes() {
             );
         }
 
-        let status = backfill(&cfg).status().unwrap();
-        assert_eq!(status.code(), Some(0));
+        let out = backfill(&cfg).stderr(Stdio::piped()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("marked crashed"),
+            "the run left unfinished is named in the log"
+        );
         assert_eq!(rows_by_subject(&db), reference);
         assert_eq!(
             count(&db, "SELECT count(*) FROM sync_runs WHERE status = 'ok'"),
             1
+        );
+        let again = backfill(&cfg).stderr(Stdio::piped()).output().unwrap();
+        assert!(
+            !String::from_utf8_lossy(&again.stderr).contains("marked crashed"),
+            "nothing to mark after a clean run"
         );
     })
     .await
