@@ -455,7 +455,8 @@ fn connections_are_configured() {
             usage_archiver::store::BUSY_TIMEOUT.as_millis() as i64,
             1,
             1,
-            usage_archiver::store::JOURNAL_SIZE_LIMIT
+            // The 64 MiB docs/archive.md promises.
+            67_108_864
         ]
     );
 }
