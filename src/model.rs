@@ -136,6 +136,9 @@ pub struct CounterReading {
     pub kind: CounterKind,
     /// Its value in MB (it only grows, except when the provider resets it).
     pub value_mb: f64,
+    /// When the provider read the counter, if it says (Hostens `synch_date`); else the
+    /// reading is as of the fetch.
+    pub read_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A response body as it came from the provider, kept for `keep_raw`.

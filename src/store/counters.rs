@@ -29,7 +29,13 @@ struct Slot {
     accumulated_mb: f64,
 }
 
-/// Records the readings of one fetch and returns the day rows they settle.
+/// Records the readings of one fetch and returns the day rows they settle, with the
+/// instant the readings are taken as (finality is decided from it).
+///
+/// That instant is the provider's own reading time (`read_at`, Hostens `synch_date`)
+/// when it is plausible: not after the fetch, at most [`MAX_READING_AGE`] before it, and
+/// not before the subject's previous snapshot. Otherwise it is the fetch time. So a panel that read its counters at 23:50
+/// puts the traffic on that day even when the fetch comes after midnight.
 ///
 /// Those are today (provisional) and, when both it and today have
 /// snapshots, yesterday (final: the fetch is after yesterday ended).
@@ -38,12 +44,13 @@ pub fn record_readings(
     key: &SubjectKey,
     readings: &[CounterReading],
     fetched: FetchTime,
-) -> Result<Vec<DayUsage>, StoreError> {
+) -> Result<(Vec<DayUsage>, FetchTime), StoreError> {
     // Providers check their figures; a reading that is no counter value is never stored.
     let readings: Vec<&CounterReading> = readings
         .iter()
         .filter(|r| r.value_mb.is_finite() && r.value_mb >= 0.0)
         .collect();
+    let fetched = read_at(tx, key, &readings, fetched)?;
     let today = fetched.day();
     let yesterday = today - TimeDelta::days(1);
     let mut today_figures = Vec::new();
@@ -65,7 +72,44 @@ pub fn record_readings(
         days.extend(combine(yesterday, &yesterday_figures));
     }
     days.extend(combine(today, &today_figures));
-    Ok(days)
+    Ok((days, fetched))
+}
+
+/// How long before the fetch a provider's reading time may lie: a panel that has not read
+/// its counters for longer is stale, and its date no better than the fetch's.
+pub const MAX_READING_AGE: TimeDelta = TimeDelta::hours(24);
+
+/// The instant the readings are as of: their own `read_at` (the earliest, should they
+/// differ) when it is not after the fetch, not older than [`MAX_READING_AGE`], nor
+/// before the subject's latest snapshot.
+fn read_at(
+    tx: &Transaction<'_>,
+    key: &SubjectKey,
+    readings: &[&CounterReading],
+    fetched: FetchTime,
+) -> Result<FetchTime, StoreError> {
+    let Some(read) = readings.iter().filter_map(|r| r.read_at).min() else {
+        return Ok(fetched);
+    };
+    if read > fetched.0 || fetched.0 - read > MAX_READING_AGE {
+        return Ok(fetched);
+    }
+    let previous: Option<String> = tx
+        .prepare_cached(
+            "SELECT max(taken_at) FROM counter_snapshot \
+             WHERE provider = ?1 AND account = ?2 AND subject = ?3",
+        )?
+        .query_row(params![key.provider, key.account, key.subject], |r| {
+            r.get(0)
+        })?;
+    let previous = previous
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    Ok(if previous.is_some_and(|p| read < p) {
+        fetched
+    } else {
+        FetchTime(read)
+    })
 }
 
 /// Stores one reading as today's first and/or latest snapshot; returns today's latest.

@@ -62,8 +62,8 @@ impl SubjectWrite {
         stats += usage::upsert_months(tx, &key, &data.months, fetched)?;
         stats += usage::upsert_month_resources(tx, &key, &data.month_resources, fetched)?;
         if !data.counters.is_empty() {
-            let derived = counters::record_readings(tx, &key, &data.counters, fetched)?;
-            stats += usage::upsert_days(tx, &key, &derived, true, fetched)?;
+            let (derived, read) = counters::record_readings(tx, &key, &data.counters, fetched)?;
+            stats += usage::upsert_days(tx, &key, &derived, true, read)?;
         }
         let (inserted, updated) =
             entities::upsert_records(tx, key.provider, &key.account, &data.records, fetched)?;

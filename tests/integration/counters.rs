@@ -22,6 +22,7 @@ fn snapshot(store: &Store, when: &str, readings: &[(CounterKind, f64)]) -> u64 {
         .map(|(kind, value_mb)| CounterReading {
             kind: *kind,
             value_mb: *value_mb,
+            read_at: None,
         })
         .collect();
     let fetched = FetchTime(at(when));
@@ -29,8 +30,8 @@ fn snapshot(store: &Store, when: &str, readings: &[(CounterKind, f64)]) -> u64 {
         .with_conn(|c| {
             let before = c.total_changes();
             let tx = usage::begin(c)?;
-            let days = record_readings(&tx, &key(), &readings, fetched)?;
-            usage::upsert_days(&tx, &key(), &days, true, fetched)?;
+            let (days, read) = record_readings(&tx, &key(), &readings, fetched)?;
+            usage::upsert_days(&tx, &key(), &days, true, read)?;
             tx.commit()?;
             Ok(c.total_changes() - before)
         })

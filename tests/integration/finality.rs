@@ -418,6 +418,7 @@ fn impossible_readings_are_never_stored() {
         let readings = [CounterReading {
             kind: CounterKind::Total,
             value_mb,
+            read_at: None,
         }];
         store
             .with_conn(|c| {

@@ -5,7 +5,7 @@
 //! (download) and `bw_out` (upload); history rows with an impossible period
 //! (the document's own `year: 0, month: 0`) are skipped and reported.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
 use super::SECRET_FIELDS;
@@ -105,17 +105,34 @@ pub fn parse_details(
     }
     let details: api::Details = decode_value(value.clone())?;
     strip(&mut value, SECRET_FIELDS);
+    let read_at = value
+        .get("synch_date")
+        .and_then(Value::as_str)
+        .and_then(synch_date);
     let readings = vec![
         CounterReading {
             kind: CounterKind::Download,
             value_mb: check_mb("bw_in", details.bw_in * mb_per_unit)?,
+            read_at,
         },
         CounterReading {
             kind: CounterKind::Upload,
             value_mb: check_mb("bw_out", details.bw_out * mb_per_unit)?,
+            read_at,
         },
     ];
     Ok((readings, value))
+}
+
+/// `synch_date`, when the panel last read the counters, in either of the document's
+/// forms: RFC 3339 (`2018-07-18T14:04:34+00:00`), or `2017-01-31 15:35:00`, taken as UTC
+/// like every HostBill date the API returns. Anything else is no reading time.
+fn synch_date(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").map(|t| t.and_utc()))
+        .ok()
 }
 
 /// What `GET /server/@id/history` held.
@@ -252,6 +269,25 @@ pub fn parse_balance(body: &[u8]) -> Result<Vec<BalanceSnapshot>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn synch_dates_in_both_documented_forms() {
+        let utc = |t: &str| t.parse::<DateTime<Utc>>().ok();
+        assert_eq!(
+            synch_date("2017-01-31 15:35:00"),
+            utc("2017-01-31T15:35:00Z")
+        );
+        assert_eq!(
+            synch_date("2018-07-18T14:04:34+00:00"),
+            utc("2018-07-18T14:04:34Z")
+        );
+        assert_eq!(
+            synch_date("2018-07-18T16:04:34+02:00"),
+            utc("2018-07-18T14:04:34Z")
+        );
+        assert_eq!(synch_date("0000-00-00 00:00:00"), None);
+        assert_eq!(synch_date(""), None);
+    }
 
     #[test]
     fn impossible_periods_are_not_months() {

@@ -215,6 +215,7 @@ fn counter_usage(
         counters: vec![CounterReading {
             kind: CounterKind::Total,
             value_mb: mb,
+            read_at: None,
         }],
         raw: vec![API.raw(endpoint, resp)],
         ..SubjectUsage::default()
