@@ -1,4 +1,4 @@
--- usage-archiver archive schema, user_version 10, application_id 1430344259
+-- usage-archiver archive schema, user_version 11, application_id 1430344259
 -- (0x55415243, "UARC": a file without it is not an archive of this program).
 --
 -- The five views below (usage_daily, usage_monthly, balance_snapshots,
@@ -369,6 +369,71 @@ SELECT account, entity_id AS order_id, day,
        taken_at
 FROM entity_snapshot
 WHERE provider = 'proxyshard' AND kind = 'order';
+
+-- hydraproxy_order_history: one row per HydraProxy order and UTC day its details
+-- (order_details/) were taken: once a day for an order in use, again when the listing
+-- shows it changed, never again for an ended order the listing still shows the same.
+--   order_id TEXT; day TEXT 'YYYY-MM-DD'; status TEXT ('ACTIVE', 'TERMINATED', …)
+--   network_type TEXT 'MOBILE' or 'RESIDENTIAL'; price_usd REAL
+--   date_created, date_end TEXT as HydraProxy sends them ('2020-10-29 11:35:21', UTC;
+--   date_end for MOBILE orders); initial_bandwidth, bandwidth_available REAL in GB
+--   (RESIDENTIAL orders: bought, and left); order_json TEXT the whole snapshot, with
+--   connection_type, ports_nr, days_nr and extensions (never the proxy's credentials)
+CREATE VIEW hydraproxy_order_history AS
+SELECT account, entity_id AS order_id, day,
+       json_extract(data, '$.status') AS status,
+       json_extract(data, '$.network_type') AS network_type,
+       json_extract(data, '$.price_usd') AS price_usd,
+       json_extract(data, '$.date_created') AS date_created,
+       json_extract(data, '$.date_end') AS date_end,
+       json_extract(data, '$.initial_bandwidth') AS initial_bandwidth,
+       json_extract(data, '$.bandwidth_available') AS bandwidth_available,
+       data AS order_json,
+       taken_at
+FROM entity_snapshot
+WHERE provider = 'hydraproxy' AND kind = 'order';
+
+-- hostens_invoices: one row per Hostens invoice, as last seen (a change of status or
+-- datepaid is seen on the next run that fetches it).
+--   invoice_id, number TEXT; date, duedate TEXT 'YYYY-MM-DD'; datepaid TEXT
+--   'YYYY-MM-DD HH:MM:SS' or NULL; status TEXT ('Paid', 'Unpaid', …); subtotal, tax,
+--   total REAL in `currency`; items_json TEXT the invoice's lines. The account
+--   holder's address (the body's `client` block) is never kept.
+CREATE VIEW hostens_invoices AS
+SELECT e.account, e.entity_id AS invoice_id,
+       json_extract(e.data, '$.number') AS number,
+       json_extract(e.data, '$.date') AS date,
+       json_extract(e.data, '$.duedate') AS duedate,
+       json_extract(e.data, '$.datepaid') AS datepaid,
+       json_extract(e.data, '$.status') AS status,
+       json_extract(e.data, '$.subtotal') AS subtotal,
+       json_extract(e.data, '$.tax') AS tax,
+       json_extract(e.data, '$.total') AS total,
+       json_extract(e.data, '$.currency') AS currency,
+       json_extract(e.data, '$.items') AS items_json,
+       e.taken_at
+FROM entity_snapshot e
+WHERE e.provider = 'hostens' AND e.kind = 'invoice'
+  AND e.day = (SELECT max(l.day) FROM entity_snapshot l
+               WHERE l.provider = e.provider AND l.account = e.account
+                 AND l.kind = e.kind AND l.entity_id = e.entity_id);
+
+-- hostens_service_history: one row per Hostens service and UTC day it was seen.
+--   service_id TEXT; day TEXT 'YYYY-MM-DD'; name, domain, status, billingcycle TEXT;
+--   total REAL (the recurring amount); next_due TEXT 'YYYY-MM-DD'; service_json TEXT
+--   the whole details (never the service's password)
+CREATE VIEW hostens_service_history AS
+SELECT account, entity_id AS service_id, day,
+       json_extract(data, '$.name') AS name,
+       json_extract(data, '$.domain') AS domain,
+       json_extract(data, '$.status') AS status,
+       json_extract(data, '$.billingcycle') AS billingcycle,
+       json_extract(data, '$.total') AS total,
+       json_extract(data, '$.next_due') AS next_due,
+       data AS service_json,
+       taken_at
+FROM entity_snapshot
+WHERE provider = 'hostens' AND kind = 'service';
 
 -- hostens_monthly: one row per Hostens server and month of its usage history.
 --   server_id TEXT; month TEXT 'YYYY-MM'; bw_in_mb (download), bw_out_mb (upload), total_mb REAL in MB

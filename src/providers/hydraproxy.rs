@@ -1,8 +1,13 @@
-//! HydraProxy: per-order daily upload/download/total MB, and the account balance.
+//! HydraProxy: per-order daily upload/download/total MB, each order's details, and the
+//! account balance.
 //!
 //! Two hosts, as the docs show: `base_url` (`view_usage_history/`,
-//! `get_account_info/`) and `reseller_base_url` (`get_orders_status/`).
-//! POST endpoints end in a slash and take form fields; digits go as strings.
+//! `get_account_info/`) and `reseller_base_url` (`get_orders_status/`,
+//! `order_details/`). POST endpoints end in a slash and take form fields, sent as
+//! `multipart/form-data` as the document's `curl --form` does; digits go as strings.
+//! Each listed order is two subjects: `<id>`, its usage history, and `order/<id>`, its
+//! details kept as a daily snapshot (status, network type, price, dates, bandwidth
+//! bought and left), compared with the listing's row by the fetch plan.
 //! Any body with `"status": "ERROR"` is an error whatever the HTTP status,
 //! and `unauthorised_request` means rejected credentials, which HydraProxy
 //! also answers to machines whose IP address is not whitelisted.
@@ -13,12 +18,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::endpoint::{Api, shorten};
 use super::json::{check_mb, decode, decode_value, parse_day, quote};
-use super::{Discovery, Listed, ListedState, Provider, ProviderKind};
+use super::{Cadence, Discovery, Listed, ListedState, Provider, ProviderKind};
 use crate::config::hydraproxy::parse_order_id;
 use crate::config::{AccountConfig, HydraProxySettings, Secret};
 use crate::error::ProviderError;
 use crate::http::{AccountClient, Response};
-use crate::model::{BalanceSnapshot, DayUsage, RawResponse, SubjectUsage};
+use crate::model::{BalanceSnapshot, DayUsage, EntityRecord, RawResponse, SubjectUsage};
 
 /// Every order status `get_orders_status/` accepts; discovery asks for each.
 pub const ORDER_STATUSES: [&str; 6] = [
@@ -32,6 +37,7 @@ pub const ORDER_STATUSES: [&str; 6] = [
 
 const USAGE_ENDPOINT: &str = "view_usage_history/";
 const ORDERS_ENDPOINT: &str = "get_orders_status/";
+const DETAILS_ENDPOINT: &str = "order_details/";
 const ACCOUNT_ENDPOINT: &str = "get_account_info/";
 const REJECTED_HINT: &str = "; HydraProxy also gives this answer when this machine's IP address is not whitelisted for the API";
 
@@ -39,7 +45,7 @@ const REJECTED_HINT: &str = "; HydraProxy also gives this answer when this machi
 mod api {
     use serde::Deserialize;
 
-    use super::super::json::{flexible_f64, flexible_id};
+    use super::super::json::{flexible_f64, flexible_id, flexible_opt_f64};
 
     /// `view_usage_history/` when `status` is `OK`.
     #[derive(Debug, Deserialize)]
@@ -69,6 +75,55 @@ mod api {
     pub(super) struct OrderStatus {
         #[serde(deserialize_with = "flexible_id")]
         pub id: u64,
+        #[serde(default)]
+        pub network_type: Option<String>,
+        #[serde(default)]
+        pub status: Option<String>,
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub price_usd: Option<f64>,
+    }
+
+    /// `order_details/` when `status` is `OK`: the MOBILE and the RESIDENTIAL shapes.
+    #[derive(Debug, Deserialize)]
+    pub(super) struct OrderDetailsResponse {
+        #[serde(deserialize_with = "flexible_id")]
+        pub order_id: u64,
+        #[serde(default)]
+        pub network: Option<String>,
+        pub order_info: OrderInfo,
+        #[serde(default)]
+        pub proxy_info: Option<ProxyInfo>,
+        #[serde(default)]
+        pub extensions: Option<serde_json::Value>,
+    }
+
+    /// `order_info` of `order_details/`.
+    #[derive(Debug, Deserialize)]
+    pub(super) struct OrderInfo {
+        #[serde(default)]
+        pub order_status: Option<String>,
+        #[serde(default)]
+        pub date_created: Option<String>,
+        #[serde(default)]
+        pub date_end: Option<String>,
+        #[serde(default)]
+        pub connection_type: Option<String>,
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub ports_nr: Option<f64>,
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub days_nr: Option<f64>,
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub price_usd: Option<f64>,
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub initial_bandwidth: Option<f64>,
+    }
+
+    /// `proxy_info` of `order_details/`: only the bandwidth left is read (its
+    /// `password`, `username` and `whitelist_ip` never are).
+    #[derive(Debug, Deserialize)]
+    pub(super) struct ProxyInfo {
+        #[serde(default, deserialize_with = "flexible_opt_f64")]
+        pub bandwidth_available: Option<f64>,
     }
 
     /// Any `status` but `"ERROR"`, of any type, is not an error.
@@ -84,9 +139,11 @@ mod api {
     }
 }
 
-/// HydraProxy's conventions: error bodies are `{"status": "ERROR", "message": …}`.
+/// HydraProxy's conventions: error bodies are `{"status": "ERROR", "message": …}`;
+/// `order_details/` answers hold the proxy's credentials (`username`, `password`) and the
+/// customer's whitelisted IP address, none of which is kept, not even in a raw body.
 const API: Api = Api {
-    secret_fields: &[],
+    secret_fields: &["password", "username", "whitelist_ip"],
     error_message,
 };
 
@@ -127,8 +184,11 @@ impl HydraProxy {
         let result = self
             .client
             .send(endpoint, |c| {
+                // multipart/form-data, as the document sends it (`curl --form`).
                 let req = match &form {
-                    Some((key, value)) => c.post(url.clone()).form(&[(key, value)]),
+                    Some((key, value)) => c
+                        .post(url.clone())
+                        .multipart(reqwest::multipart::Form::new().text(*key, value.clone())),
                     None => c.get(url.clone()),
                 };
                 req.header("Accept", "application/json")
@@ -141,7 +201,7 @@ impl HydraProxy {
     async fn fetch_orders_with_status(
         &self,
         status: &'static str,
-    ) -> Result<Vec<u64>, ProviderError> {
+    ) -> Result<Vec<ListedOrder>, ProviderError> {
         let resp = self
             .request(
                 &self.reseller_base_url,
@@ -150,6 +210,27 @@ impl HydraProxy {
             )
             .await?;
         parse_orders_status(&resp)
+    }
+
+    /// An order's `order_details/` as a daily snapshot.
+    async fn fetch_order_details(&self, order_id: u64) -> Result<SubjectUsage, ProviderError> {
+        let resp = self
+            .request(
+                &self.reseller_base_url,
+                DETAILS_ENDPOINT,
+                Some(("order_id", order_id.to_string())),
+            )
+            .await?;
+        let data = parse_order_details(order_id, &resp)?;
+        Ok(SubjectUsage {
+            records: vec![EntityRecord {
+                kind: "order".to_owned(),
+                id: order_id.to_string(),
+                data,
+            }],
+            raw: vec![API.raw(DETAILS_ENDPOINT, &resp)],
+            ..SubjectUsage::default()
+        })
     }
 }
 
@@ -168,28 +249,59 @@ impl Provider for HydraProxy {
         let mut ids: BTreeSet<u64> = self.orders.iter().copied().collect();
         let mut errors = Vec::new();
         let mut listed = BTreeMap::new();
+        let mut details = Vec::new();
         for (status, list) in ORDER_STATUSES.iter().zip(lists) {
             match list {
                 Ok(list) => {
-                    for id in list {
-                        ids.insert(id);
+                    for order in list {
+                        ids.insert(order.id);
                         let state = listed_state(status);
-                        listed.insert(id.to_string(), Listed { state, row: None });
+                        let usage = Listed {
+                            label: order.network_type.clone(),
+                            ..Listed::new(state)
+                        };
+                        listed.insert(order.id.to_string(), usage);
+                        let row = order.row(status);
+                        let subject = format!("{DETAILS_PREFIX}{}", order.id);
+                        let snapshot = Listed {
+                            row: Some(("order".to_owned(), order.id.to_string(), row)),
+                            ..Listed::new(state)
+                        };
+                        listed.insert(subject.clone(), snapshot);
+                        details.push(subject);
                     }
                 }
                 Err(e) if e.is_rejected() => return Err(e),
                 Err(e) => errors.push(e),
             }
         }
+        let mut subjects: Vec<String> = ids.into_iter().map(|id| id.to_string()).collect();
+        subjects.extend(details);
         Ok(Discovery {
-            subjects: ids.into_iter().map(|id| id.to_string()).collect(),
+            subjects,
             errors,
             listed,
             ..Discovery::default()
         })
     }
 
+    /// An order's usage is history; its details (`order/<id>`) a daily snapshot.
+    fn cadence(&self, subject: &str) -> Cadence {
+        if subject.starts_with(DETAILS_PREFIX) {
+            Cadence::Daily
+        } else {
+            Cadence::History
+        }
+    }
+
     async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError> {
+        if let Some(id) = subject.strip_prefix(DETAILS_PREFIX) {
+            let order_id = parse_order_id(id).ok_or_else(|| ProviderError::Api {
+                endpoint: DETAILS_ENDPOINT.to_owned(),
+                message: format!("{} is not a HydraProxy order id", quote(id)),
+            })?;
+            return self.fetch_order_details(order_id).await;
+        }
         let order_id = parse_order_id(subject).ok_or_else(|| ProviderError::Api {
             endpoint: USAGE_ENDPOINT.to_owned(),
             message: format!("{} is not a HydraProxy order id", quote(subject)),
@@ -271,12 +383,110 @@ fn day_usage(row: &api::UsageRow) -> Result<DayUsage, String> {
     })
 }
 
+/// The subject of an order's details: `order/<id>`.
+const DETAILS_PREFIX: &str = "order/";
+
+/// One order of `get_orders_status/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedOrder {
+    /// The order id.
+    pub id: u64,
+    /// `MOBILE` or `RESIDENTIAL`.
+    pub network_type: Option<String>,
+    /// The order's status, as the entry says.
+    pub status: Option<String>,
+    /// Its price.
+    pub price_usd: Option<f64>,
+}
+
+impl ListedOrder {
+    /// The fields the listing shares with the details snapshot, named as the snapshot
+    /// names them, for the fetch plan to compare (`status` falls back to the listing's).
+    fn row(&self, listed_as: &str) -> serde_json::Value {
+        let mut row = serde_json::Map::new();
+        let status = self.status.clone().unwrap_or_else(|| listed_as.to_owned());
+        row.insert("status".to_owned(), status.into());
+        if let Some(network) = &self.network_type {
+            row.insert("network_type".to_owned(), network.clone().into());
+        }
+        if let Some(price) = self.price_usd {
+            row.insert("price_usd".to_owned(), price.into());
+        }
+        serde_json::Value::Object(row)
+    }
+}
+
 /// Parses `get_orders_status/`: a JSON array of orders.
-pub fn parse_orders_status(resp: &Response) -> Result<Vec<u64>, ProviderError> {
+pub fn parse_orders_status(resp: &Response) -> Result<Vec<ListedOrder>, ProviderError> {
     let value = checked_body(ORDERS_ENDPOINT, resp)?;
     let orders: Vec<api::OrderStatus> =
         decode_value(value).map_err(|reason| API.malformed(ORDERS_ENDPOINT, reason, resp))?;
-    Ok(orders.into_iter().map(|o| o.id).collect())
+    Ok(orders
+        .into_iter()
+        .map(|o| ListedOrder {
+            id: o.id,
+            network_type: o.network_type,
+            status: o.status,
+            price_usd: o.price_usd,
+        })
+        .collect())
+}
+
+/// Parses `order_details/` (either shape) into the snapshot kept of the order: its
+/// status, network, price, dates, bandwidth bought and left, ports, days and extensions.
+/// The proxy's credentials (`password`, `username`) and whitelisted IP are not kept.
+pub fn parse_order_details(
+    order_id: u64,
+    resp: &Response,
+) -> Result<serde_json::Value, ProviderError> {
+    let value = checked_body(DETAILS_ENDPOINT, resp)?;
+    let d: api::OrderDetailsResponse =
+        decode_value(value).map_err(|reason| API.malformed(DETAILS_ENDPOINT, reason, resp))?;
+    if d.order_id != order_id {
+        let reason = format!(
+            "answer is for order {}, asked for order {order_id}",
+            d.order_id
+        );
+        return Err(API.malformed(DETAILS_ENDPOINT, reason, resp));
+    }
+    let info = d.order_info;
+    for (field, v) in [
+        ("order_info.price_usd", info.price_usd),
+        ("order_info.initial_bandwidth", info.initial_bandwidth),
+        ("order_info.ports_nr", info.ports_nr),
+        ("order_info.days_nr", info.days_nr),
+        (
+            "proxy_info.bandwidth_available",
+            d.proxy_info.as_ref().and_then(|p| p.bandwidth_available),
+        ),
+    ] {
+        if v.is_some_and(|v| v < 0.0) {
+            return Err(API.malformed(DETAILS_ENDPOINT, format!("{field} is negative"), resp));
+        }
+    }
+    let mut snapshot = serde_json::Map::new();
+    let mut put = |key: &str, v: Option<serde_json::Value>| {
+        if let Some(v) = v {
+            snapshot.insert(key.to_owned(), v);
+        }
+    };
+    let text = |v: Option<String>| v.map(serde_json::Value::from);
+    let number = |v: Option<f64>| v.map(serde_json::Value::from);
+    put("status", text(info.order_status));
+    put("network_type", text(d.network));
+    put("price_usd", number(info.price_usd));
+    put("date_created", text(info.date_created));
+    put("date_end", text(info.date_end));
+    put("connection_type", text(info.connection_type));
+    put("ports_nr", number(info.ports_nr));
+    put("days_nr", number(info.days_nr));
+    put("initial_bandwidth", number(info.initial_bandwidth));
+    put(
+        "bandwidth_available",
+        number(d.proxy_info.and_then(|p| p.bandwidth_available)),
+    );
+    put("extensions", d.extensions);
+    Ok(serde_json::Value::Object(snapshot))
 }
 
 /// Parses `get_account_info/` into a `balance_usd` snapshot.

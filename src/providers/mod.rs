@@ -58,8 +58,22 @@ pub struct Listed {
     /// What the listing says of its state.
     pub state: ListedState,
     /// For a [`Cadence::Daily`] subject: the entity its snapshot is kept as (kind, id)
-    /// and the listing's row, compared with the day's snapshot field by field.
+    /// and the listing's row, compared with the latest snapshot field by field.
     pub row: Option<(String, String, serde_json::Value)>,
+    /// What the provider calls the subject (a sub-user's name, a server's label, an
+    /// order's network type), for the `subjects` view.
+    pub label: Option<String>,
+}
+
+impl Listed {
+    /// A subject the listing names with `state`, no row and no label.
+    pub fn new(state: ListedState) -> Self {
+        Self {
+            state,
+            row: None,
+            label: None,
+        }
+    }
 }
 
 /// What discovery found: the subjects, and anything the listing already carried.

@@ -1,25 +1,28 @@
 //! Simulated HydraProxy: orders of every status, a retention window, a provisional today.
 //!
-//! Serves `get_orders_status/` under `/hydraproxy/reseller` and
-//! `view_usage_history/` and `get_account_info/` under `/hydraproxy/api`,
-//! with the documented headers, form fields and `"status": "ERROR"` bodies.
+//! Serves `get_orders_status/` and `order_details/` under `/hydraproxy/reseller` and
+//! `view_usage_history/` and `get_account_info/` under `/hydraproxy/api`, with the
+//! documented headers, form fields (multipart or urlencoded) and `"status": "ERROR"`
+//! bodies. Order details come in the document's two shapes, MOBILE (with its port as a
+//! string) and RESIDENTIAL (with the proxy's password, which must never be kept).
 
 use std::sync::Arc;
 
-use axum::extract::{Form, State as AxState};
+use axum::extract::State as AxState;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{NaiveDate, TimeDelta, Timelike};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Requests, SimClock, mix};
+use super::{FormFields, Requests, SimClock, mix};
 use crate::providers::hydraproxy::ORDER_STATUSES;
 
 /// The token the simulated account accepts.
 pub const SIM_TOKEN: &str = "sim-hydraproxy-token";
+/// The proxy password every residential order's details carry: never to be archived.
+pub const SIM_PROXY_PASSWORD: &str = "sim-hydra-proxy-secret";
 /// The first simulated order id.
 pub const FIRST_ORDER_ID: u64 = 37_000;
 
@@ -77,6 +80,44 @@ impl SimHydraProxy {
             .unwrap_or("ACTIVE")
     }
 
+    /// `MOBILE` for about a third of the orders, else `RESIDENTIAL`.
+    pub fn network_of(&self, id: u64) -> &'static str {
+        if mix(&[self.seed, id, 4]).is_multiple_of(3) {
+            "MOBILE"
+        } else {
+            "RESIDENTIAL"
+        }
+    }
+
+    /// What an order cost: mobile ports by the day, residential bandwidth by the GB.
+    pub fn price_of(&self, id: u64) -> f64 {
+        let units = 1 + mix(&[self.seed, id, 5]) % 20;
+        let unit = if self.network_of(id) == "MOBILE" {
+            2.95
+        } else {
+            3.0
+        };
+        (units as f64 * unit * 100.0).round() / 100.0
+    }
+
+    /// The GB a residential order bought: its price's worth at 3 USD a GB.
+    pub fn initial_bandwidth_of(&self, id: u64) -> u64 {
+        1 + mix(&[self.seed, id, 5]) % 20
+    }
+
+    /// The GB a residential order has left at the end of `today` as of `fraction` of it:
+    /// what it bought less what it used (never below zero), to two decimals.
+    pub fn bandwidth_available_of(&self, id: u64, today: NaiveDate, fraction: f64) -> f64 {
+        let used_mb: f64 = (0..i64::from(self.history_days))
+            .filter_map(|age| {
+                let (up, down) = self.usage(id, today - TimeDelta::days(age), today, fraction)?;
+                Some(up + down)
+            })
+            .sum();
+        let left = self.initial_bandwidth_of(id) as f64 - used_mb / 1024.0;
+        (left.max(0.0) * 100.0).round() / 100.0
+    }
+
     /// Whether `id` is one of the orders that ended long ago.
     pub fn has_ended(&self, id: u64) -> bool {
         let end = FIRST_ORDER_ID.saturating_add(self.orders);
@@ -127,6 +168,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             "/hydraproxy/reseller/get_orders_status/",
             post(orders_status),
         )
+        .route("/hydraproxy/reseller/order_details/", post(order_details))
         .route("/hydraproxy/api/view_usage_history/", post(usage_history))
         .route("/hydraproxy/api/get_account_info/", get(account_info))
         .with_state(state)
@@ -147,15 +189,10 @@ fn authorised(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v == format!("Token {SIM_TOKEN}"))
 }
 
-#[derive(Deserialize)]
-struct StatusForm {
-    status: String,
-}
-
 async fn orders_status(
     AxState(s): AxState<Arc<State>>,
     headers: HeaderMap,
-    Form(f): Form<StatusForm>,
+    FormFields(f): FormFields,
 ) -> Response {
     if !authorised(&headers) {
         return error(
@@ -164,22 +201,76 @@ async fn orders_status(
             "unauthorised_request",
         );
     }
+    let status = f.get("status").cloned().unwrap_or_default();
     let orders: Vec<Value> = (FIRST_ORDER_ID..FIRST_ORDER_ID + s.sim.orders)
-        .filter(|id| s.sim.status_of(*id) == f.status)
-        .map(|id| json!({"id": id, "network_type": "RESIDENTIAL", "status": f.status, "price_usd": 3.0}))
+        .filter(|id| s.sim.status_of(*id) == status)
+        .map(|id| json!({"id": id, "network_type": s.sim.network_of(id), "status": status, "price_usd": s.sim.price_of(id)}))
         .collect();
     Json(orders).into_response()
 }
 
-#[derive(Deserialize)]
-struct UsageForm {
-    order_id: String,
+/// The order a form names, if it is one of the account's.
+fn order_of(s: &State, f: &std::collections::HashMap<String, String>) -> Option<u64> {
+    f.get("order_id")?
+        .parse::<u64>()
+        .ok()
+        .filter(|id| (FIRST_ORDER_ID..FIRST_ORDER_ID + s.sim.orders).contains(id))
+}
+
+async fn order_details(
+    AxState(s): AxState<Arc<State>>,
+    headers: HeaderMap,
+    FormFields(f): FormFields,
+) -> Response {
+    if !authorised(&headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "order_details/",
+            "unauthorised_request",
+        );
+    }
+    let Some(id) = order_of(&s, &f) else {
+        return error(StatusCode::OK, "order_details/", "order_not_found");
+    };
+    let now = s.clock.now();
+    let created = (now - TimeDelta::days(i64::from(s.sim.history_days)))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let (sim, status) = (&s.sim, s.sim.status_of(id));
+    let body = if sim.network_of(id) == "MOBILE" {
+        let days = 1 + mix(&[sim.seed, id, 5]) % 20;
+        let end = (now + TimeDelta::days(days as i64))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        json!({
+            "status": "OK", "network": "MOBILE", "order_id": id,
+            "order_info": {"order_status": status, "date_created": created, "date_end": end,
+                           "connection_type": "4G_MOBILE", "ports_nr": 1, "days_nr": days,
+                           "price_usd": sim.price_of(id)},
+            "proxy_info": {"protocol": "HTTPS", "ip_rotation": "TRUE", "whitelist_ip": "123.45.67.89",
+                           "geo_code": "RANDOM", "carrier": "RANDOM"},
+            "proxy": {"host": "4g.hydraproxy.com", "port": "1111"},
+            "extensions": {}
+        })
+    } else {
+        let fraction = f64::from(now.num_seconds_from_midnight()) / 86_400.0;
+        json!({
+            "status": "OK", "network": "RESIDENTIAL", "order_id": id,
+            "order_info": {"order_status": status, "date_created": created, "ports_nr": 1,
+                           "price_usd": sim.price_of(id), "initial_bandwidth": sim.initial_bandwidth_of(id)},
+            "proxy_info": {"protocol": "HTTPS", "username": format!("sim_{id}_ip"), "password": SIM_PROXY_PASSWORD,
+                           "bandwidth_available": sim.bandwidth_available_of(id, now.date_naive(), fraction)},
+            "proxy": {"host": "isp2.hydraproxy.com", "port": 2222},
+            "extensions": {}
+        })
+    };
+    Json(body).into_response()
 }
 
 async fn usage_history(
     AxState(s): AxState<Arc<State>>,
     headers: HeaderMap,
-    Form(f): Form<UsageForm>,
+    FormFields(f): FormFields,
 ) -> Response {
     if !authorised(&headers) {
         return error(
@@ -188,12 +279,7 @@ async fn usage_history(
             "unauthorised_request",
         );
     }
-    let Some(id) = f
-        .order_id
-        .parse::<u64>()
-        .ok()
-        .filter(|id| (FIRST_ORDER_ID..FIRST_ORDER_ID + s.sim.orders).contains(id))
-    else {
+    let Some(id) = order_of(&s, &f) else {
         return error(StatusCode::OK, "view_usage_history/", "order_not_found");
     };
     s.requests.record(&format!("hydraproxy order {id}"));

@@ -106,6 +106,46 @@ async fn count_requests(
     next.run(request).await
 }
 
+/// The fields of a POSTed form, sent either way HydraProxy accepts:
+/// `multipart/form-data` (the document's `curl --form`, what the archiver sends) or
+/// `application/x-www-form-urlencoded`.
+#[derive(Debug, Default)]
+pub(crate) struct FormFields(pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for FormFields {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let multipart = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if !multipart {
+            let axum::Form(fields) =
+                axum::Form::<HashMap<String, String>>::from_request(req, state)
+                    .await
+                    .map_err(IntoResponse::into_response)?;
+            return Ok(Self(fields));
+        }
+        let mut parts = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let mut fields = HashMap::new();
+        while let Some(field) = parts
+            .next_field()
+            .await
+            .map_err(IntoResponse::into_response)?
+        {
+            let name = field.name().unwrap_or_default().to_owned();
+            let value = field.text().await.map_err(IntoResponse::into_response)?;
+            fields.insert(name, value);
+        }
+        Ok(Self(fields))
+    }
+}
+
 /// A running simulator; stops when dropped.
 #[derive(Debug)]
 pub struct Simulator {

@@ -29,6 +29,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (8, include_str!("migrations/0008_subject_ids.sql")),
     (9, include_str!("migrations/0009_ours_and_crashed_runs.sql")),
     (10, include_str!("migrations/0010_fetch_plan.sql")),
+    (
+        11,
+        include_str!("migrations/0011_orders_invoices_services.sql"),
+    ),
 ];
 
 /// `PRAGMA application_id` of every archive: 0x55415243, "UARC".

@@ -30,8 +30,8 @@ pub struct PlanFacts {
     pub in_window: HashSet<String>,
     /// Subjects with a closed archived day (before today) that is not final yet.
     pub provisional: HashSet<String>,
-    /// The day's snapshots, by entity kind and id.
-    pub snapshots: HashMap<(String, String), serde_json::Value>,
+    /// The latest snapshot of each entity, by kind and id: the day it was taken, and it.
+    pub snapshots: HashMap<(String, String), (NaiveDate, serde_json::Value)>,
 }
 
 /// Loads the plan's facts of `provider/account` as of `today`, for a window of `window_days`.
@@ -71,21 +71,24 @@ pub fn load_facts(
         )?
         .query_map(params![provider, account, day(today)], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    // SQLite takes the bare columns from the row holding max(day).
     let mut stmt = conn.prepare_cached(
-        "SELECT kind, entity_id, data FROM entity_snapshot \
-         WHERE provider = ?1 AND account = ?2 AND day = ?3",
+        "SELECT kind, entity_id, max(day), data FROM entity_snapshot \
+         WHERE provider = ?1 AND account = ?2 AND day <= ?3 GROUP BY kind, entity_id",
     )?;
     let rows = stmt.query_map(params![provider, account, day(today)], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
         ))
     })?;
     for row in rows {
-        let (kind, id, data) = row?;
-        if let Ok(data) = serde_json::from_str(&data) {
-            facts.snapshots.insert((kind, id), data);
+        let (kind, id, taken, data) = row?;
+        let taken = NaiveDate::parse_from_str(&taken, "%Y-%m-%d");
+        if let (Ok(taken), Ok(data)) = (taken, serde_json::from_str(&data)) {
+            facts.snapshots.insert((kind, id), (taken, data));
         }
     }
     Ok(facts)

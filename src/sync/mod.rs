@@ -284,7 +284,7 @@ impl<'a> AccountRun<'a> {
             .map(|d| store_plan::SubjectState {
                 subject: d.subject.clone(),
                 state: d.class.as_str(),
-                label: None,
+                label: listed.get(&d.subject).and_then(|l| l.label.clone()),
             })
             .collect();
         // Backfill fetches every subject, so only a planned run leaves any to the listing.

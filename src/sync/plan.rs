@@ -71,10 +71,14 @@ pub struct Candidate<'a> {
     pub listed: Option<&'a Listed>,
 }
 
-/// The class of `c` from the archive's `facts`.
-pub fn classify(c: &Candidate<'_>, facts: &PlanFacts) -> Class {
+/// The class of `c` on `today` from the archive's `facts`.
+pub fn classify(c: &Candidate<'_>, facts: &PlanFacts, today: NaiveDate) -> Class {
     match c.cadence {
         Cadence::EveryTick => Class::Hot,
+        // An ended object whose snapshot the listing still matches will not change.
+        Cadence::Daily if is_ended(c) && daily_due(c, facts, today) == Some(false) => {
+            Class::Dormant
+        }
         Cadence::Daily => Class::Quiet,
         Cadence::History => {
             let state = c.listed.map(|l| l.state);
@@ -139,7 +143,7 @@ pub fn is_due(
     let not_today = covered.is_none_or(|d| d < today);
     match class {
         Class::Hot => true,
-        Class::Quiet if c.cadence == Cadence::Daily => daily_due(c, facts).unwrap_or(not_today),
+        _ if c.cadence == Cadence::Daily => daily_due(c, facts, today).unwrap_or(true),
         Class::Quiet => not_today,
         Class::Dormant => {
             let every = probes.of(c.listed).max(1);
@@ -168,15 +172,18 @@ fn vouched(
     today: NaiveDate,
 ) -> bool {
     !due && class == Class::Dormant
+        && c.cadence == Cadence::History
         && is_ended(c)
         && facts.covered.get(c.subject) == Some(&(today - TimeDelta::days(1)))
 }
 
-/// For a daily snapshot its listing names: due when the day has no snapshot of it yet,
-/// or when a field of the listing's row differs from the day's snapshot.
-fn daily_due(c: &Candidate<'_>, facts: &PlanFacts) -> Option<bool> {
+/// For a daily snapshot its listing names (`None` when it names none): due when the
+/// entity has no snapshot yet, or when a field of the listing's row differs from the
+/// latest snapshot; else once per UTC day, unless the listing reports it ended (then
+/// nothing is left to change).
+fn daily_due(c: &Candidate<'_>, facts: &PlanFacts, today: NaiveDate) -> Option<bool> {
     let (kind, id, row) = c.listed?.row.as_ref()?;
-    let Some(snapshot) = facts.snapshots.get(&(kind.clone(), id.clone())) else {
+    let Some((taken, snapshot)) = facts.snapshots.get(&(kind.clone(), id.clone())) else {
         return Some(true);
     };
     let changed = row.as_object().is_some_and(|fields| {
@@ -184,7 +191,7 @@ fn daily_due(c: &Candidate<'_>, facts: &PlanFacts) -> Option<bool> {
             .iter()
             .any(|(k, v)| snapshot.get(k).is_some_and(|kept| kept != v))
     });
-    Some(changed)
+    Some(changed || (*taken < today && !is_ended(c)))
 }
 
 /// The day of a subject's probe within `every` days, spread by a hash of its name.
@@ -220,7 +227,10 @@ pub fn decide(
     window_days: u32,
     ticks_per_day: f64,
 ) -> (Vec<Decision>, AccountPlan) {
-    let classes: Vec<Class> = candidates.iter().map(|c| classify(c, facts)).collect();
+    let classes: Vec<Class> = candidates
+        .iter()
+        .map(|c| classify(c, facts, today))
+        .collect();
     let count = |class| classes.iter().filter(|c| **c == class).count() as u64;
     let (hot, quiet, dormant) = (
         count(Class::Hot),
@@ -231,13 +241,19 @@ pub fn decide(
         .iter()
         .zip(&classes)
         .filter(|(c, class)| {
-            **class == Class::Dormant && c.listed.is_some_and(|l| l.state == ListedState::Ended)
+            **class == Class::Dormant && c.cadence == Cadence::History && is_ended(c)
         })
+        .count() as u64;
+    // Dormant snapshots are never probed: only a changed listing row makes them due.
+    let probed = candidates
+        .iter()
+        .zip(&classes)
+        .filter(|(c, class)| **class == Class::Dormant && c.cadence == Cadence::History)
         .count() as u64;
     let others = hot as f64 * ticks_per_day + quiet as f64;
     let probes = ProbeDays::new(window_days, others, ended_dormant);
     let probes_per_day = ended_dormant as f64 / probes.ended as f64
-        + (dormant - ended_dormant) as f64 / probes.unwatched as f64;
+        + (probed - ended_dormant) as f64 / probes.unwatched as f64;
     let decisions = candidates
         .iter()
         .zip(classes)
@@ -270,7 +286,7 @@ mod tests {
     }
 
     fn listed(state: ListedState) -> Listed {
-        Listed { state, row: None }
+        Listed::new(state)
     }
 
     /// What the archive may say of a subject.
@@ -411,7 +427,11 @@ mod tests {
                 cadence,
                 listed: l.as_ref(),
             };
-            assert_eq!(classify(&c, &facts(archive)), class, "{what}");
+            assert_eq!(
+                classify(&c, &facts(archive), day("2026-03-10")),
+                class,
+                "{what}"
+            );
         }
     }
 
@@ -455,34 +475,54 @@ mod tests {
         let mut f = PlanFacts::default();
         let row = serde_json::json!({"tag": "a", "expires_at": null});
         let l = Listed {
-            state: ListedState::Other,
             row: Some(("order".into(), "5".into(), row)),
+            ..Listed::new(ListedState::Other)
         };
         let c = Candidate {
             subject: "order/5",
             cadence: Cadence::Daily,
             listed: Some(&l),
         };
+        let today = day("2026-03-10");
         assert!(
-            is_due(&c, Class::Quiet, &f, day("2026-03-10"), probes),
-            "no snapshot today"
+            is_due(&c, Class::Quiet, &f, today, probes),
+            "never snapshotted"
         );
-        f.snapshots.insert(
-            ("order".into(), "5".into()),
-            serde_json::json!({"tag": "a", "status": "active", "expires_at": null}),
-        );
+        let kept = serde_json::json!({"tag": "a", "status": "active", "expires_at": null});
+        let key = ("order".to_owned(), "5".to_owned());
+        f.snapshots.insert(key.clone(), (today, kept.clone()));
         assert!(
-            !is_due(&c, Class::Quiet, &f, day("2026-03-10"), probes),
-            "unchanged"
+            !is_due(&c, Class::Quiet, &f, today, probes),
+            "unchanged today"
         );
-        f.snapshots.insert(
-            ("order".into(), "5".into()),
-            serde_json::json!({"tag": "b"}),
-        );
+        f.snapshots
+            .insert(key.clone(), (day("2026-03-09"), kept.clone()));
+        assert!(is_due(&c, Class::Quiet, &f, today, probes), "a new UTC day");
+        f.snapshots
+            .insert(key.clone(), (today, serde_json::json!({"tag": "b"})));
         assert!(
-            is_due(&c, Class::Quiet, &f, day("2026-03-10"), probes),
+            is_due(&c, Class::Quiet, &f, today, probes),
             "the listing changed"
         );
+        // An ended object: its snapshot is not taken again unless the listing changes.
+        let ended = Listed {
+            state: ListedState::Ended,
+            ..l.clone()
+        };
+        let c = Candidate {
+            listed: Some(&ended),
+            ..c
+        };
+        f.snapshots.insert(key.clone(), (day("2026-02-01"), kept));
+        assert_eq!(classify(&c, &f, today), Class::Dormant);
+        assert!(
+            !is_due(&c, Class::Dormant, &f, today, probes),
+            "nothing to change"
+        );
+        f.snapshots
+            .insert(key, (day("2026-02-01"), serde_json::json!({"tag": "b"})));
+        assert_eq!(classify(&c, &f, today), Class::Quiet, "the listing changed");
+        assert!(is_due(&c, Class::Quiet, &f, today, probes));
     }
 
     /// An ended dormant subject covered through yesterday is left to the listing, which

@@ -37,6 +37,9 @@ struct SubjectWrite {
     window_start: chrono::NaiveDate,
     /// Whether the provider answers with history, whose reach shows its window.
     learns_window: bool,
+    /// Whether the subject has usage days to cover: not a daily snapshot of an object
+    /// (an order's details), whose missed days are no gap in anyone's usage.
+    has_days: bool,
     keep_all: bool,
     /// The run whose `sync_error` rows the subject's notes go to.
     run_id: i64,
@@ -51,6 +54,7 @@ impl SubjectWrite {
             fetched,
             window_start,
             learns_window,
+            has_days,
             keep_all,
             run_id,
         } = self;
@@ -77,10 +81,14 @@ impl SubjectWrite {
         // the answer could have held: the window, never before the subject's first day,
         // and any older day it did hold.
         let to = fetched.day().min(chrono::Utc::now().date_naive());
-        let first_day = coverage::first_archived_day(tx, &key)?;
-        let from = first_day.map_or(window_start, |f| f.max(window_start));
-        let from = answer_first.map_or(from, |a| a.min(from)).min(to);
-        let lost = coverage::extend_coverage(tx, &key, from, to)?;
+        let lost = if has_days {
+            let first_day = coverage::first_archived_day(tx, &key)?;
+            let from = first_day.map_or(window_start, |f| f.max(window_start));
+            let from = answer_first.map_or(from, |a| a.min(from)).min(to);
+            coverage::extend_coverage(tx, &key, from, to)?
+        } else {
+            Vec::new()
+        };
         if let (true, Some(oldest)) = (learns_window, answer_first) {
             let reach = (fetched.day() - oldest).num_days() + 1;
             if let Ok(reach @ 1..) = u32::try_from(reach) {
@@ -207,6 +215,7 @@ impl AccountRun<'_> {
         SubjectWrite {
             window_start,
             learns_window: crate::config::profile(self.account.kind).daily_history,
+            has_days: self.provider.cadence(&subject) != crate::providers::Cadence::Daily,
             key: SubjectKey {
                 provider: self.account.kind.as_str(),
                 account: self.account.name.clone(),

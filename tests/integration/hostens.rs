@@ -151,15 +151,6 @@ fn text(db: &Path, sql: &str) -> String {
     open(db).query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
-/// Whether any archive file (db, WAL) contains `needle`.
-fn archive_contains(db: &Path, needle: &str) -> bool {
-    let wal = db.with_extension("db-wal");
-    [db.to_path_buf(), wal].iter().any(|file| {
-        let bytes = std::fs::read(file).unwrap_or_default();
-        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-    })
-}
-
 /// Basic auth on every request; the documented listing (one object), details and history; months
 /// and quota go to the archive, the impossible rows do not: the documented year-0 placeholder
 /// quietly, the month-13 row recorded with the run (which is partial), where operators look;

@@ -163,7 +163,15 @@ fn unauthorised_request_is_rejected_credentials_with_hint() {
 #[test]
 fn orders_and_account_info_parse() {
     let orders = response(200, &fixture("hydraproxy", "get_orders_status__ok.json"));
-    assert_eq!(hydraproxy::parse_orders_status(&orders).unwrap(), vec![10]);
+    assert_eq!(
+        hydraproxy::parse_orders_status(&orders).unwrap(),
+        [hydraproxy::ListedOrder {
+            id: 10,
+            network_type: Some("MOBILE".to_owned()),
+            status: Some("ACTIVE".to_owned()),
+            price_usd: Some(2.95),
+        }]
+    );
     let info = response(
         200,
         &fixture("hydraproxy", "get_account_info__reseller_host.json"),
@@ -199,7 +207,7 @@ async fn usage_request_has_documented_shape() {
                 .path("/api/view_usage_history/")
                 .header("authorization", format!("Token {TOKEN}"))
                 .header("accept", "application/json")
-                .form_urlencoded_tuple("order_id", "37798");
+                .body_includes(form_field("order_id", "37798"));
             then.status(200).body(fixture(
                 "hydraproxy",
                 "view_usage_history__used_comma_fixed.json",
@@ -234,7 +242,7 @@ async fn discovery_covers_every_status_config_and_archive() {
                 .mock_async(|when, then| {
                     when.method("POST")
                         .path("/reseller/get_orders_status/")
-                        .form_urlencoded_tuple("status", *status);
+                        .body_includes(form_field("status", status));
                     then.status(200).body(body);
                 })
                 .await,
@@ -295,9 +303,26 @@ async fn discovery_covers_every_status_config_and_archive() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
+    // Each listed order's details are a subject of their own (order_details/ is not
+    // mocked here, so they fail too).
     assert_eq!(
         subjects,
-        ["100", "101", "102", "103", "104", "105", "777", "900"]
+        [
+            "100",
+            "101",
+            "102",
+            "103",
+            "104",
+            "105",
+            "777",
+            "900",
+            "order/100",
+            "order/101",
+            "order/102",
+            "order/103",
+            "order/104",
+            "order/105"
+        ]
     );
 }
 
@@ -460,7 +485,7 @@ async fn failing_order_does_not_stop_the_others() {
         .mock_async(|when, then| {
             when.method("POST")
                 .path("/api/view_usage_history/")
-                .form_urlencoded_tuple("order_id", "1");
+                .body_includes(form_field("order_id", "1"));
             then.status(500).body("boom");
         })
         .await;
@@ -468,7 +493,7 @@ async fn failing_order_does_not_stop_the_others() {
         .mock_async(|when, then| {
             when.method("POST")
                 .path("/api/view_usage_history/")
-                .form_urlencoded_tuple("order_id", "37798");
+                .body_includes(form_field("order_id", "37798"));
             then.status(200).body(fixture(
                 "hydraproxy",
                 "view_usage_history__used_comma_fixed.json",
@@ -548,4 +573,171 @@ async fn keep_raw_all_keeps_every_usage_answer() {
             .unwrap()
     };
     assert_eq!(kept, vec![("1".to_owned(), body.to_owned()); 2]);
+}
+
+/// Both documented shapes of `order_details/` give the snapshot the archive keeps, and
+/// never the proxy's credentials or whitelisted IP.
+// See: issue 18.1
+#[test]
+fn order_details_documented_shapes() {
+    let mobile = response(200, &fixture("hydraproxy", "order_details__mobile.json"));
+    let kept = hydraproxy::parse_order_details(10, &mobile).unwrap();
+    assert_eq!(
+        kept,
+        serde_json::json!({
+            "status": "ACTIVE", "network_type": "MOBILE", "price_usd": 2.95,
+            "date_created": "2020-10-29 11:35:21", "date_end": "2020-10-30 11:35:12",
+            "connection_type": "4G_MOBILE", "ports_nr": 1.0, "days_nr": 1.0, "extensions": {}
+        })
+    );
+    let residential = response(
+        200,
+        &fixture("hydraproxy", "order_details__residential.json"),
+    );
+    let kept = hydraproxy::parse_order_details(20, &residential).unwrap();
+    assert_eq!(
+        kept,
+        serde_json::json!({
+            "status": "ACTIVE", "network_type": "RESIDENTIAL", "price_usd": 3.0,
+            "date_created": "2020-10-29 11:55:45", "ports_nr": 1.0, "initial_bandwidth": 1.0,
+            "bandwidth_available": 1.0, "extensions": {}
+        })
+    );
+    let err = hydraproxy::parse_order_details(21, &residential).unwrap_err();
+    assert!(err.to_string().contains("asked for order 21"), "{err}");
+    let negative = fixture("hydraproxy", "order_details__residential.json")
+        .replace("\"bandwidth_available\": 1", "\"bandwidth_available\": -1");
+    let err = hydraproxy::parse_order_details(20, &response(200, &negative)).unwrap_err();
+    assert!(
+        err.to_string().contains("bandwidth_available is negative"),
+        "{err}"
+    );
+    let error = response(
+        200,
+        &fixture("hydraproxy", "error__unauthorised_request.json"),
+    );
+    assert!(
+        hydraproxy::parse_order_details(20, &error)
+            .unwrap_err()
+            .is_rejected()
+    );
+}
+
+/// A listed order's details are asked from the reseller host as `multipart/form-data`
+/// (the document's `curl --form`), kept as the day's snapshot with the listing's network
+/// type as the order's label, and the proxy's password appears nowhere in the archive,
+/// not even in the raw body `keep_raw = "all"` keeps.
+// See: issue 18.1, 18.5
+#[tokio::test]
+async fn order_details_are_kept_without_the_proxy_password() {
+    let server = MockServer::start_async().await;
+    let dir = TestDir::new();
+    mock_account_info(&server).await;
+    for status in ORDER_STATUSES {
+        let body = if status == "ACTIVE" {
+            r#"[{"id": 20, "network_type": "RESIDENTIAL", "status": "ACTIVE", "price_usd": 3.0}]"#
+        } else {
+            "[]"
+        };
+        server
+            .mock_async(|when, then| {
+                when.method("POST")
+                    .path("/reseller/get_orders_status/")
+                    .body_includes(form_field("status", status));
+                then.status(200).body(body);
+            })
+            .await;
+    }
+    mock_usage(&server, r#"{"status":"OK","order_id":20,"usage":null}"#).await;
+    let details = server
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path("/reseller/order_details/")
+                .header_matches("content-type", "^multipart/form-data; boundary=")
+                .body_includes(form_field("order_id", "20"));
+            then.status(200)
+                .body(fixture("hydraproxy", "order_details__residential.json"));
+        })
+        .await;
+    let config = hydra_config(&server, &dir.db(), "", "");
+    let mut config = config;
+    config.archive.keep_raw = usage_archiver::config::KeepRaw::All;
+    let report = sync_at(&config, at("2026-03-01T10:00:00Z")).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    details.assert_calls_async(1).await;
+    let row: (String, String, f64, f64, f64, String) = open(&dir.db())
+        .query_row(
+            "SELECT status, network_type, price_usd, initial_bandwidth, bandwidth_available, day \
+             FROM hydraproxy_order_history WHERE order_id = '20'",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "ACTIVE".into(),
+            "RESIDENTIAL".into(),
+            3.0,
+            1.0,
+            1.0,
+            "2026-03-01".into()
+        )
+    );
+    let label: String = open(&dir.db())
+        .query_row("SELECT label FROM subjects WHERE subject = '20'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(label, "RESIDENTIAL");
+    assert!(
+        count(
+            &dir.db(),
+            "SELECT count(*) FROM raw_response WHERE endpoint = 'order_details/'"
+        ) == 1,
+        "the body is kept"
+    );
+    for secret in ["PasswordKey", "john_doe_ip"] {
+        assert!(
+            !archive_contains(&dir.db(), secret),
+            "{secret} is in the archive"
+        );
+    }
+}
+
+/// The simulator takes HydraProxy's form fields either way the document's servers would:
+/// `multipart/form-data` (what the archiver sends) and `application/x-www-form-urlencoded`.
+// See: issue 18.5
+#[tokio::test]
+async fn the_simulator_takes_both_form_encodings() {
+    use usage_archiver::sim::{SimConfig, Simulator, hydraproxy::SIM_TOKEN};
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let url = format!("{}/hydraproxy/reseller/order_details/", sim.base_url());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let asked = |req: reqwest::RequestBuilder| async move {
+        let resp = req
+            .header("Authorization", format!("Token {SIM_TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        resp.json::<serde_json::Value>().await.unwrap()
+    };
+    let urlencoded = asked(client.post(&url).form(&[("order_id", "37001")])).await;
+    let multipart = asked(
+        client
+            .post(&url)
+            .multipart(reqwest::multipart::Form::new().text("order_id", "37001")),
+    )
+    .await;
+    assert_eq!(urlencoded["order_id"], 37001, "{urlencoded}");
+    assert_eq!(urlencoded, multipart);
 }

@@ -151,7 +151,9 @@ async fn guarantee(hydra: SimHydraProxy) {
     // The ended orders are dormant, with the orders never used that a listing reports
     // ended; every other order is fetched at least daily.
     let dormant: Vec<u64> = conn
-        .prepare("SELECT subject FROM subjects WHERE state = 'dormant'")
+        .prepare(
+            "SELECT subject FROM subjects WHERE state = 'dormant' AND subject NOT LIKE 'order/%'",
+        )
         .unwrap()
         .query_map([], |r| r.get::<_, String>(0))
         .unwrap()
@@ -167,6 +169,24 @@ async fn guarantee(hydra: SimHydraProxy) {
             dormant.contains(&id),
             hydra.has_ended(id)
                 || (never_used && matches!(hydra.status_of(id), "CANCELED" | "TERMINATED")),
+            "order {id} ({})",
+            hydra.status_of(id)
+        );
+    }
+    // Details: once per UTC day for an order in use (10 days, one after the outage's
+    // missing day), once ever for an order ended and terminated.
+    let snapshots = |id: u64| {
+        count(
+            &dir.db(),
+            &format!("SELECT count(*) FROM hydraproxy_order_history WHERE order_id = '{id}'"),
+        )
+    };
+    for id in FIRST_ORDER_ID..FIRST_ORDER_ID + hydra.orders {
+        let listed_ended = matches!(hydra.status_of(id), "CANCELED" | "TERMINATED");
+        let expected = if listed_ended { 1 } else { 9 };
+        assert_eq!(
+            snapshots(id),
+            expected,
             "order {id} ({})",
             hydra.status_of(id)
         );
@@ -433,7 +453,7 @@ async fn a_subject_that_wakes_up() {
                 .mock_async(|when, then| {
                     when.method("POST")
                         .path("/reseller/get_orders_status/")
-                        .form_urlencoded_tuple("status", status);
+                        .body_includes(form_field("status", &status));
                     then.status(200).body(body);
                 })
                 .await
@@ -456,7 +476,7 @@ async fn a_subject_that_wakes_up() {
                 .mock_async(|when, then| {
                     when.method("POST")
                         .path("/api/view_usage_history/")
-                        .form_urlencoded_tuple("order_id", order);
+                        .body_includes(form_field("order_id", &order));
                     then.status(200).body(body);
                 })
                 .await

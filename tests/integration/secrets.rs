@@ -28,6 +28,7 @@ fn config_secrets() -> Vec<String> {
     ));
     [
         hydraproxy::SIM_TOKEN,
+        hydraproxy::SIM_PROXY_PASSWORD,
         infiniteproxies::SIM_API_KEY,
         hostens::SIM_PASSWORD,
         proxyshard::SIM_TOKEN,

@@ -267,8 +267,8 @@ impl Provider for ProxyShard {
                     let subject = format!("order/{id}");
                     let row = Some(("order".to_owned(), id.to_string(), row));
                     let listed = Listed {
-                        state: ListedState::Other,
                         row,
+                        ..Listed::new(ListedState::Other)
                     };
                     discovery.listed.insert(subject.clone(), listed);
                     discovery.subjects.push(subject);

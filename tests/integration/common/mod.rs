@@ -103,6 +103,21 @@ pub async fn mock_no_orders(server: &MockServer) {
         .await;
 }
 
+/// What a `multipart/form-data` body holds for the text field `name` (HydraProxy's
+/// requests), for `body_includes`.
+pub fn form_field(name: &str, value: &str) -> String {
+    format!("name=\"{name}\"\r\n\r\n{value}\r\n")
+}
+
+/// Whether any archive file (db, WAL) contains `needle`.
+pub fn archive_contains(db: &Path, needle: &str) -> bool {
+    let wal = db.with_extension("db-wal");
+    [db.to_path_buf(), wal].iter().any(|file| {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    })
+}
+
 /// Mocks every `view_usage_history/` request with HTTP 200 and `body`.
 pub async fn mock_usage(server: &MockServer, body: impl Into<String>) -> httpmock::Mock<'_> {
     let body = body.into();
