@@ -453,7 +453,7 @@ async fn a_subject_that_wakes_up() {
                 .mock_async(|when, then| {
                     when.method("POST")
                         .path("/reseller/get_orders_status/")
-                        .body_includes(form_field("status", &status));
+                        .body_includes(form_field("status", status));
                     then.status(200).body(body);
                 })
                 .await
@@ -476,7 +476,7 @@ async fn a_subject_that_wakes_up() {
                 .mock_async(|when, then| {
                     when.method("POST")
                         .path("/api/view_usage_history/")
-                        .body_includes(form_field("order_id", &order));
+                        .body_includes(form_field("order_id", order));
                     then.status(200).body(body);
                 })
                 .await
