@@ -222,16 +222,29 @@ proptest! {
     }
 
     #[test]
-    fn hostens_parsers_never_panic(seed in 0..9usize, edits in prop::collection::vec(edit(), 0..6)) {
+    fn hostens_parsers_never_panic(seed in 0..13usize, edits in prop::collection::vec(edit(), 0..6)) {
         let all = seeds("hostens", &[
             "server__documented_single.json", "server__array.json", "server_details__documented.json",
             "server_details__numbers_as_strings.json", "history__documented.json",
             "history__with_months.json", "balance__documented.json", "balance__braces_fixed.json",
-            "token__ok.json",
+            "token__ok.json", "invoice__list.json", "invoice_details__documented.json",
+            "service__list.json", "service_details__documented.json",
         ]);
         let body = apply(&all[seed % all.len()], &edits);
         if let Err(e) = hostens::parse_servers(&body) {
             prop_assert!(!e.is_empty());
+        }
+        for parse in [hostens::parse_invoices, hostens::parse_services] {
+            match parse(&body) {
+                Ok(items) => prop_assert!(items.iter().all(|i| !i.id.is_empty())),
+                Err(e) => prop_assert!(!e.is_empty()),
+            }
+        }
+        for parse in [hostens::parse_invoice, hostens::parse_service] {
+            match parse("308976", &body) {
+                Ok(kept) => prop_assert!(kept.get("client").is_none() && kept.get("password").is_none()),
+                Err(e) => prop_assert!(!e.is_empty()),
+            }
         }
         match hostens::parse_details(&body, 1024.0) {
             Ok((counters, _)) => prop_assert!(counters.iter().all(|c| c.value_mb.is_finite() && c.value_mb >= 0.0)),

@@ -31,6 +31,8 @@ fn config_secrets() -> Vec<String> {
         hydraproxy::SIM_PROXY_PASSWORD,
         infiniteproxies::SIM_API_KEY,
         hostens::SIM_PASSWORD,
+        hostens::SIM_SERVICE_PASSWORD,
+        hostens::SIM_CLIENT_ADDRESS,
         proxyshard::SIM_TOKEN,
         "sim-proxy-password",
         "sim-order-secret",

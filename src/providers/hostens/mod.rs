@@ -11,6 +11,13 @@
 //! any other impossible period (a month 13) is skipped and recorded with the
 //! run, where operators look. `GET /balance` gives `acc_balance` and `acc_credit`.
 //!
+//! The spend record: invoices (`GET /invoice`, then `GET /invoice/@id`, subjects
+//! `invoice/<id>`) and services (`GET /service`, `GET /service/@id`, subjects
+//! `service/<id>`) are daily snapshots the fetch plan takes again when the listing's
+//! row changes, and never again for a settled one (paid, cancelled, terminated) the
+//! listing still shows the same. An invoice's `client` block (the account holder's
+//! name and address) and a service's login are never kept, not even raw.
+//!
 //! Authentication is HTTP Basic, or the token flow: `POST /token` trades the
 //! refresh token for an access token *and a new refresh token*. The new pair
 //! is handed to the [`TokenVault`] and used only once it is stored durably;
@@ -28,17 +35,21 @@ use serde_json::Value;
 
 use super::endpoint::{Api, shorten};
 use super::json::{decode, quote};
-use super::{Cadence, Discovery, Provider, ProviderKind, TokenVault};
+use super::{Cadence, Discovery, Listed, ListedState, Provider, ProviderKind, TokenVault};
 use crate::config::{AccountConfig, HostensAuth, HostensSettings, Secret};
 use crate::error::{HttpError, ProviderError};
 use crate::http::{AccountClient, Response};
 use crate::model::{BalanceSnapshot, EntityRecord, RawResponse, SubjectUsage};
-pub use parse::{History, parse_balance, parse_details, parse_history, parse_servers};
+pub use parse::{
+    History, Listed as ListedItem, ListedServer, parse_balance, parse_details, parse_history,
+    parse_invoice, parse_invoices, parse_servers, parse_service, parse_services,
+};
 use token::TokenFlow;
 
-/// Fields never kept from a server's details, should Hostens ever send them: any whose
-/// name contains one of these (`root_password`, `vnc_password`, `RootPass`, …).
-const SECRET_FIELDS: &[&str] = &["password", "rootpass"];
+/// Fields never kept, not even in a raw body: any whose name contains one of these
+/// (`root_password`, `vnc_password`, `RootPass`, a service's `username` and `password`,
+/// and an invoice's `client` block, the account holder's name and address).
+const SECRET_FIELDS: &[&str] = &["password", "rootpass", "username", "client"];
 
 /// Hostens' conventions: HostBill's error bodies are `{"error": ["…"]}` (or a `message`).
 const API: Api = Api {
@@ -48,6 +59,10 @@ const API: Api = Api {
 
 const SERVERS: &str = "server";
 const SERVER: &str = "server/@id";
+const INVOICES: &str = "invoice";
+const INVOICE: &str = "invoice/@id";
+const SERVICES: &str = "service";
+const SERVICE: &str = "service/@id";
 const HISTORY: &str = "server/@id/history";
 const BALANCE: &str = "balance";
 
@@ -136,6 +151,33 @@ impl Hostens {
         }
     }
 
+    /// An invoice's or a service's details, as the day's snapshot of it.
+    async fn fetch_item(
+        &self,
+        endpoint: &'static str,
+        kind: &str,
+        id: &str,
+        parse: fn(&str, &[u8]) -> Result<Value, String>,
+    ) -> Result<SubjectUsage, ProviderError> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ProviderError::Api {
+                endpoint: endpoint.to_owned(),
+                message: format!("{} is not a Hostens {kind} id", quote(id)),
+            });
+        }
+        let resp = self.get(endpoint, &[kind, id]).await?;
+        let data = parse(id, &resp.body).map_err(|r| API.malformed(endpoint, r, &resp))?;
+        Ok(SubjectUsage {
+            records: vec![EntityRecord {
+                kind: kind.to_owned(),
+                id: id.to_owned(),
+                data,
+            }],
+            raw: vec![API.raw(endpoint, &resp)],
+            ..SubjectUsage::default()
+        })
+    }
+
     /// `GET` with the account's credentials; 404 is not found, error bodies are errors.
     async fn get(&self, endpoint: &'static str, path: &[&str]) -> Result<Response, ProviderError> {
         let url = API.url(&self.base_url, endpoint, path)?;
@@ -167,21 +209,81 @@ impl Provider for Hostens {
         ProviderKind::Hostens
     }
 
+    /// Servers, invoices and services. A failing invoice or service listing leaves the
+    /// servers to sync (the run is partial); one that is not found (404) has none.
     async fn discover_subjects(&self) -> Result<Discovery, ProviderError> {
         let resp = self.get(SERVERS, &["server"]).await?;
-        let subjects = parse_servers(&resp.body).map_err(|r| API.malformed(SERVERS, r, &resp))?;
-        Ok(Discovery {
-            subjects,
-            ..Discovery::default()
-        })
+        let servers = parse_servers(&resp.body).map_err(|r| API.malformed(SERVERS, r, &resp))?;
+        let mut discovery = Discovery::default();
+        for server in servers {
+            let listed = Listed {
+                label: server.label,
+                ..Listed::new(ListedState::Other)
+            };
+            discovery.listed.insert(server.id.clone(), listed);
+            discovery.subjects.push(server.id);
+        }
+        for (endpoint, kind, parse) in [
+            (
+                INVOICES,
+                "invoice",
+                parse_invoices as fn(&[u8]) -> Result<Vec<ListedItem>, String>,
+            ),
+            (SERVICES, "service", parse_services),
+        ] {
+            let listed = match self.get(endpoint, &[endpoint]).await {
+                Ok(resp) => parse(&resp.body).map_err(|r| API.malformed(endpoint, r, &resp)),
+                Err(e) => Err(e),
+            };
+            match listed {
+                Ok(items) => {
+                    for item in items {
+                        let subject = format!("{kind}/{}", item.id);
+                        let state = if item.settled {
+                            ListedState::Ended
+                        } else {
+                            ListedState::Other
+                        };
+                        let listed = Listed {
+                            row: Some((kind.to_owned(), item.id, item.row)),
+                            label: item.label,
+                            ..Listed::new(state)
+                        };
+                        discovery.listed.insert(subject.clone(), listed);
+                        discovery.subjects.push(subject);
+                    }
+                }
+                // A client area without the billing module has no such listing.
+                Err(ProviderError::NotFound { .. }) => {
+                    tracing::debug!(endpoint, "No listing here; nothing of it to keep");
+                }
+                Err(e) if e.is_rejected() => return Err(e),
+                Err(e) => discovery.errors.push(e),
+            }
+        }
+        Ok(discovery)
     }
 
-    /// A server's counters are needed every tick (derived days).
-    fn cadence(&self, _subject: &str) -> Cadence {
-        Cadence::EveryTick
+    /// A server's counters are needed every tick (derived days); invoices and services
+    /// are daily snapshots.
+    fn cadence(&self, subject: &str) -> Cadence {
+        if subject.contains('/') {
+            Cadence::Daily
+        } else {
+            Cadence::EveryTick
+        }
     }
 
     async fn fetch_usage(&self, subject: &str) -> Result<SubjectUsage, ProviderError> {
+        match subject.split_once('/') {
+            Some(("invoice", id)) => {
+                return self.fetch_item(INVOICE, "invoice", id, parse_invoice).await;
+            }
+            Some(("service", id)) => {
+                return self.fetch_item(SERVICE, "service", id, parse_service).await;
+            }
+            _ => {}
+        }
         if subject.is_empty() || !subject.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ProviderError::Api {
                 endpoint: SERVER.to_owned(),

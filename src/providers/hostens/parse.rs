@@ -65,28 +65,213 @@ mod api {
     }
 }
 
-/// Server ids from `GET /server`: an array, a single object (as documented), or `{"servers": [...]}`.
-pub fn parse_servers(body: &[u8]) -> Result<Vec<String>, String> {
-    let value: Value = decode(body)?;
-    let items = match value {
-        Value::Array(items) => items,
-        Value::Object(mut map) => match map.remove("servers") {
-            Some(Value::Array(items)) => items,
-            Some(_) => return Err("`servers` is not an array".to_owned()),
-            None if map.is_empty() => Vec::new(),
-            None => vec![Value::Object(map)],
-        },
-        _ => return Err("expected a server object or an array of them".to_owned()),
-    };
-    items
+/// One server of `GET /server`: its id, and what to call it (its label, else its domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedServer {
+    /// The server id.
+    pub id: String,
+    /// Its label, or its domain when the label is empty.
+    pub label: Option<String>,
+}
+
+/// Servers from `GET /server`: an array, a single object (as documented), or `{"servers": [...]}`.
+pub fn parse_servers(body: &[u8]) -> Result<Vec<ListedServer>, String> {
+    listing(body, "servers", "server")?
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
+            let label = ["label", "domain"]
+                .iter()
+                .find_map(|k| {
+                    item.get(*k)?
+                        .as_str()
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                })
+                .map(str::to_owned);
             decode_value::<api::ServerRef>(item)
-                .map(|s| s.server_id.to_string())
+                .map(|s| ListedServer {
+                    id: s.server_id.to_string(),
+                    label,
+                })
                 .map_err(|r| format!("server [{i}]: {r}"))
         })
         .collect()
+}
+
+/// The items of a HostBill listing: an array, `{"<key>": [...]}` (as documented), or a
+/// single object; `{}` is none.
+fn listing(body: &[u8], key: &str, what: &str) -> Result<Vec<Value>, String> {
+    let value: Value = decode(body)?;
+    match value {
+        Value::Array(items) => Ok(items),
+        Value::Object(mut map) => match map.remove(key) {
+            Some(Value::Array(items)) => Ok(items),
+            Some(Value::Null) => Ok(Vec::new()),
+            Some(_) => Err(format!("`{key}` is not an array")),
+            None if map.is_empty() => Ok(Vec::new()),
+            None => Ok(vec![Value::Object(map)]),
+        },
+        _ => Err(format!("expected a {what} object or an array of them")),
+    }
+}
+
+/// One entry of `GET /invoice` or `GET /service`: its id, whether it can still change,
+/// the fields the fetch plan compares with the latest snapshot, and a name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// The invoice or service id.
+    pub id: String,
+    /// Settled for good (an invoice paid, cancelled or refunded; a service terminated or
+    /// cancelled): its snapshot is not taken again unless the listing shows a change.
+    pub settled: bool,
+    /// The listing's fields that the details carry too, as the snapshot keeps them.
+    pub row: Value,
+    /// What to call it (a service's name and domain).
+    pub label: Option<String>,
+}
+
+/// Invoices from `GET /invoice`: id, and status, date paid and total to compare.
+pub fn parse_invoices(body: &[u8]) -> Result<Vec<Listed>, String> {
+    listing(body, "invoices", "invoice")?
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let at = |r: String| format!("invoices[{i}].{r}");
+            let id = id_of(&item).map_err(at)?;
+            let status = text(&item, "status");
+            let settled = matches!(status.as_deref(), Some("Paid" | "Cancelled" | "Refunded"));
+            let mut row = serde_json::Map::new();
+            row.insert("status".to_owned(), status.map_or(Value::Null, Value::from));
+            row.insert(
+                "datepaid".to_owned(),
+                item.get("datepaid").cloned().unwrap_or(Value::Null),
+            );
+            row.insert("total".to_owned(), amount(&item, "total").map_err(at)?);
+            Ok(Listed {
+                id,
+                settled,
+                row: Value::Object(row),
+                label: None,
+            })
+        })
+        .collect()
+}
+
+/// Services from `GET /service`: id, and the fields the details repeat. The status is
+/// left out of the comparison: the document's own listing and details disagree on it.
+pub fn parse_services(body: &[u8]) -> Result<Vec<Listed>, String> {
+    listing(body, "services", "service")?
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let at = |r: String| format!("services[{i}].{r}");
+            let id = id_of(&item).map_err(at)?;
+            let status = text(&item, "status");
+            let settled = matches!(
+                status.as_deref(),
+                Some("Terminated" | "Cancelled" | "Fraud")
+            );
+            let mut row = serde_json::Map::new();
+            for key in ["name", "domain", "billingcycle", "next_due"] {
+                row.insert(
+                    key.to_owned(),
+                    item.get(key).cloned().unwrap_or(Value::Null),
+                );
+            }
+            row.insert("total".to_owned(), amount(&item, "total").map_err(at)?);
+            let label = match (text(&item, "name"), text(&item, "domain")) {
+                (Some(name), Some(domain)) => Some(format!("{name} ({domain})")),
+                (name, domain) => name.or(domain),
+            };
+            Ok(Listed {
+                id,
+                settled,
+                row: Value::Object(row),
+                label,
+            })
+        })
+        .collect()
+}
+
+/// `GET /invoice/@id` as the snapshot kept: the invoice without the account holder's
+/// details (`client`, an address), its amounts as numbers, its lines as sent.
+pub fn parse_invoice(id: &str, body: &[u8]) -> Result<Value, String> {
+    details(id, body, "invoice", &["subtotal", "credit", "tax", "total"])
+}
+
+/// `GET /service/@id` as the snapshot kept: the service without its login (`username`,
+/// `password`), its amounts as numbers.
+pub fn parse_service(id: &str, body: &[u8]) -> Result<Value, String> {
+    details(id, body, "service", &["firstpayment", "total"])
+}
+
+/// The `<key>` object of a details body, for the id asked, secrets stripped and `amounts`
+/// turned into numbers.
+fn details(id: &str, body: &[u8], key: &str, amounts: &[&str]) -> Result<Value, String> {
+    let mut value: Value = decode(body)?;
+    if let Some(inner) = value.get_mut(key).filter(|v| v.is_object()) {
+        value = inner.take();
+    }
+    if !value.is_object() {
+        return Err(format!("expected the {key} object"));
+    }
+    let got = id_of(&value)?;
+    if got != id {
+        return Err(format!(
+            "answer is for {key} {}, asked for {key} {id}",
+            quote(&got)
+        ));
+    }
+    strip(&mut value, SECRET_FIELDS);
+    for field in amounts {
+        if value.get(*field).is_some() {
+            let number = amount(&value, field)?;
+            value[*field] = number;
+        }
+    }
+    Ok(value)
+}
+
+/// `id` of a listing entry or details object, a number or a string of digits.
+fn id_of(item: &Value) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        #[serde(deserialize_with = "crate::providers::json::flexible_id")]
+        id: u64,
+    }
+    decode_value::<Id>(item.clone()).map(|i| i.id.to_string())
+}
+
+/// A text field, trimmed, if present and not empty.
+fn text(item: &Value, key: &str) -> Option<String> {
+    item.get(key)?
+        .as_str()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
+/// An amount (a number, or a string holding one: HostBill sends both) as a JSON number;
+/// absent or `null` stays `null`.
+fn amount(item: &Value, key: &str) -> Result<Value, String> {
+    match item.get(key) {
+        None | Some(Value::Null) => Ok(Value::Null),
+        Some(Value::Number(n)) if n.as_f64().is_some_and(f64::is_finite) => {
+            Ok(n.as_f64().map_or(Value::Null, Value::from))
+        }
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(Value::from)
+            .ok_or_else(|| format!("{key}: expected an amount, got {}", quote(s))),
+        Some(other) => Err(format!(
+            "{key}: expected an amount, got {}",
+            crate::providers::json::kind_of(other)
+        )),
+    }
 }
 
 /// The counters of `GET /server/@id` in MB, and the details object to keep (secrets removed).
