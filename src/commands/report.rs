@@ -63,7 +63,7 @@ pub(crate) fn render_report(rows: &[ReportRow], filter: &ReportFilter) -> String
     let max = rows.iter().map(|r| r.total_mb).fold(0.0, f64::max);
     let mut header = vec!["period", "provider", "account"];
     if filter.per_subject {
-        header.push("subject");
+        header.extend(["subject", "label"]);
     }
     header.extend(["subjects", "upload MB", "download MB", "total MB", "final"]);
     if bars {
@@ -74,6 +74,7 @@ pub(crate) fn render_report(rows: &[ReportRow], filter: &ReportFilter) -> String
         let mut line = vec![r.period.clone(), r.provider.clone(), r.account.clone()];
         if filter.per_subject {
             line.push(r.subject.clone().unwrap_or_default());
+            line.push(r.label.clone().unwrap_or_default());
         }
         line.extend([
             r.subjects.to_string(),
@@ -92,7 +93,7 @@ pub(crate) fn render_report(rows: &[ReportRow], filter: &ReportFilter) -> String
     };
     let mut total = vec!["total".to_owned(), String::new(), String::new()];
     if filter.per_subject {
-        total.push(String::new());
+        total.extend([String::new(), String::new()]);
     }
     total.extend([
         String::new(),
@@ -109,7 +110,7 @@ pub(crate) fn render_report(rows: &[ReportRow], filter: &ReportFilter) -> String
 pub(crate) fn to_csv(rows: &[ReportRow], per_subject: bool) -> String {
     let mut out = String::from("period,provider,account,");
     if per_subject {
-        out.push_str("subject,");
+        out.push_str("subject,label,");
     }
     out.push_str("subjects,upload_mb,download_mb,total_mb,is_final\r\n");
     let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
@@ -121,6 +122,7 @@ pub(crate) fn to_csv(rows: &[ReportRow], per_subject: bool) -> String {
         ];
         if per_subject {
             fields.push(csv_field(r.subject.as_deref().unwrap_or_default()));
+            fields.push(csv_field(r.label.as_deref().unwrap_or_default()));
         }
         fields.extend([
             r.subjects.to_string(),

@@ -231,6 +231,46 @@ fn assess(
     }
 }
 
+/// The subjects missing days, with their names, at most [`GAPS_SHOWN`] per account
+/// (`--json` lists every one).
+fn render_gaps(healths: &[AccountHealth]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for h in healths.iter().filter(|h| !h.gaps.is_empty()) {
+        let _ = writeln!(
+            out,
+            "\nMissing days, {}/{} (recoverable/lost):",
+            h.status.provider, h.status.account
+        );
+        for g in h.gaps.iter().take(GAPS_SHOWN) {
+            let name = g
+                .label
+                .as_ref()
+                .map_or_else(|| g.subject.clone(), |l| format!("{} ({l})", g.subject));
+            let first = g.lost.first().or(g.recoverable.first());
+            let last = g.recoverable.last().or(g.lost.last());
+            let span = match (first, last) {
+                (Some(a), Some(b)) if a != b => format!(", {a} to {b}"),
+                (Some(a), _) => format!(", {a}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {name}: {}/{}{span}",
+                g.recoverable.len(),
+                g.lost.len()
+            );
+        }
+        if h.gaps.len() > GAPS_SHOWN {
+            let _ = writeln!(out, "  … and {} more subjects", h.gaps.len() - GAPS_SHOWN);
+        }
+    }
+    out
+}
+
+/// How many subjects with missing days the text status names per account.
+const GAPS_SHOWN: usize = 10;
+
 fn ago(d: chrono::TimeDelta) -> String {
     let mins = d.num_minutes();
     match mins {
@@ -415,6 +455,7 @@ fn render_plans(healths: &[AccountHealth]) -> String {
         ]);
     }
     out.push_str(&super::render_columns(&rows));
+    out.push_str(&render_gaps(healths));
     for h in healths {
         if let Some(w) = &h.window_warning {
             let _ = writeln!(

@@ -128,6 +128,9 @@ pub fn first_archived_day(
 pub struct SubjectGaps {
     /// The subject.
     pub subject: String,
+    /// What the provider calls it, if known (`subjects.label`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Missing days the provider still keeps: the next successful sync fills them.
     pub recoverable: Vec<String>,
     /// Missing days the provider no longer keeps.
@@ -158,8 +161,16 @@ pub fn load_gaps(
         }
         let (recoverable, lost): (Vec<NaiveDate>, Vec<NaiveDate>) =
             missing.into_iter().partition(|d| *d >= oldest_kept);
+        let label = conn
+            .prepare_cached(
+                "SELECT label FROM subject_info WHERE provider = ?1 AND account = ?2 AND subject = ?3",
+            )?
+            .query_row(params![provider, account, subject], |r| r.get(0))
+            .optional()?
+            .flatten();
         out.push(SubjectGaps {
             subject,
+            label,
             recoverable: recoverable.into_iter().map(fmt).collect(),
             lost: lost.into_iter().map(fmt).collect(),
         });

@@ -129,6 +129,9 @@ pub struct ReportRow {
     /// The subject, when the report is per subject.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// What the provider calls the subject, when the report is per subject and it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Subjects with usage in the period.
     pub subjects: i64,
     /// Upload MB, where every row has it.
@@ -200,11 +203,15 @@ pub fn load_report(conn: &Connection, filter: &ReportFilter) -> Result<Vec<Repor
         "NULL"
     };
     let sql = format!(
-        "SELECT {period} AS period, provider, account, {subject} AS subj, count(DISTINCT subject), \
+        "SELECT q.*, i.label FROM (\
+         SELECT {period} AS period, provider, account, {subject} AS subj, count(DISTINCT subject), \
          CASE WHEN count(upload_mb) = count(*) THEN round(sum(upload_mb), 6) END, \
          CASE WHEN count(download_mb) = count(*) THEN round(sum(download_mb), 6) END, \
          round(sum(total_mb), 6), min(is_final) FROM {table} {filter_sql} \
-         GROUP BY period, provider, account, subj ORDER BY period, provider, account, subj"
+         GROUP BY period, provider, account, subj) q \
+         LEFT JOIN subject_info i \
+         ON i.provider = q.provider AND i.account = q.account AND i.subject = q.subj \
+         ORDER BY q.period, q.provider, q.account, q.subj"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
@@ -218,6 +225,7 @@ pub fn load_report(conn: &Connection, filter: &ReportFilter) -> Result<Vec<Repor
             download_mb: r.get(6)?,
             total_mb: r.get(7)?,
             is_final: r.get(8)?,
+            label: r.get(9)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

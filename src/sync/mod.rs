@@ -284,7 +284,9 @@ impl<'a> AccountRun<'a> {
             .map(|d| store_plan::SubjectState {
                 subject: d.subject.clone(),
                 state: d.class.as_str(),
-                label: listed.get(&d.subject).and_then(|l| l.label.clone()),
+                label: listed
+                    .get(&d.subject)
+                    .and_then(|l| clean_label(l.label.as_deref()?)),
             })
             .collect();
         // Backfill fetches every subject, so only a planned run leaves any to the listing.
@@ -555,6 +557,24 @@ fn check_periods(
 /// Dropping a fetch is safe: nothing is written until a subject's data is
 /// complete, and a write already handed to the store's blocking pool commits
 /// or rolls back as a whole.
+/// A provider's name for a subject as the archive keeps it: control characters (which a
+/// terminal would act on) dropped, whitespace trimmed, at most [`MAX_LABEL_CHARS`]
+/// characters; `None` when nothing is left.
+fn clean_label(label: &str) -> Option<String> {
+    let clean: String = label
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(MAX_LABEL_CHARS)
+        .collect();
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// The longest label kept.
+const MAX_LABEL_CHARS: usize = 100;
+
 async fn cancellable<T>(cancel: &CancellationToken, work: impl Future<Output = T>) -> Option<T> {
     tokio::select! {
         out = work => Some(out),
@@ -564,3 +584,24 @@ async fn cancellable<T>(cancel: &CancellationToken, work: impl Future<Output = T
 
 /// A subject to sync, with its data when discovery already carried it.
 type Planned = (String, Option<(SubjectResult, FetchTime)>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Labels come from providers: no control character (a terminal escape) is kept, and
+    /// none is longer than the cap.
+    #[test]
+    fn labels_are_cleaned() {
+        assert_eq!(clean_label("  Sub 0 "), Some("Sub 0".to_owned()));
+        assert_eq!(
+            clean_label("\u{1b}[31mred\u{1b}[0m\n"),
+            Some("[31mred[0m".to_owned())
+        );
+        assert_eq!(clean_label(" \t\r\n"), None);
+        assert_eq!(
+            clean_label(&"é".repeat(300)).map(|l| l.chars().count()),
+            Some(MAX_LABEL_CHARS)
+        );
+    }
+}

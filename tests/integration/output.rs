@@ -204,8 +204,8 @@ async fn csv_escapes_subjects() {
     ]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "period,provider,account,subject,subjects,upload_mb,download_mb,total_mb,is_final\r\n\
-         2026-03-01,infiniteproxies,main,\"odd, \"\"one\"\"\nx\",1,,,1.5,1\r\n"
+        "period,provider,account,subject,label,subjects,upload_mb,download_mb,total_mb,is_final\r\n\
+         2026-03-01,infiniteproxies,main,\"odd, \"\"one\"\"\nx\",,1,,,1.5,1\r\n"
     );
 }
 
@@ -280,4 +280,89 @@ async fn backfill_writes_the_metrics_textfile() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "the temporary file was renamed");
+}
+
+/// What providers call their subjects is shown beside the ids: `report --per-subject`
+/// (a `label` column) and `status` (the subjects missing days).
+// See: issue 18.3
+#[tokio::test]
+async fn labels_name_subjects_in_report_and_status() {
+    use usage_archiver::sim::{SimConfig, Simulator};
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let dir = TestDir::new();
+    let cfg = dir.write("daemon.toml", &sim.daemon_toml(&dir.db()), 0o600);
+    let config = usage_archiver::config::parse(&std::fs::read_to_string(&cfg).unwrap(), &cfg)
+        .unwrap()
+        .config;
+    let store = usage_archiver::store::Store::open(&dir.db()).unwrap();
+    // ProxyShard keeps no history: two days without a run are lost.
+    assert_all_ok(&sync_all(&sim, &config, &store, at("2026-03-01T00:00:00Z")).await);
+    assert_all_ok(&sync_all(&sim, &config, &store, at("2026-03-04T00:00:00Z")).await);
+    drop(store);
+    let db = dir.db().display().to_string();
+    let report = run(&[
+        "report",
+        "--db",
+        &db,
+        "--per-subject",
+        "--provider",
+        "proxyshard",
+        "--format",
+        "csv",
+    ]);
+    let csv = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        csv.starts_with("period,provider,account,subject,label,"),
+        "{csv}"
+    );
+    assert!(csv.contains(",sim,standart/u0,Sub 0,"), "{csv}");
+    let report = run(&[
+        "report",
+        "--db",
+        &db,
+        "--per-subject",
+        "--provider",
+        "hydraproxy",
+    ]);
+    let table = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        table.contains("RESIDENTIAL") && table.contains("MOBILE"),
+        "network types label the orders: {table}"
+    );
+    let status = run(&[
+        "status",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--now",
+        "2026-03-04T01:00:00Z",
+    ]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("Missing days, proxyshard/sim"), "{text}");
+    assert!(
+        text.contains("standart/u0 (Sub 0): 0/2, 2026-03-02 to 2026-03-03"),
+        "{text}"
+    );
+    let json = run(&[
+        "status",
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--now",
+        "2026-03-04T01:00:00Z",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let gaps = json["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["provider"] == "proxyshard")
+        .map(|a| a["gaps"].clone())
+        .unwrap();
+    assert!(
+        gaps.as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["subject"] == "standart/u0" && g["label"] == "Sub 0"),
+        "{gaps}"
+    );
 }

@@ -249,6 +249,12 @@ impl Provider for ProxyShard {
             };
             for (user, resp) in sub_users {
                 let subject = format!("{proxy_type}/{}", user.user_id);
+                let label = user.counters.get("first_name").and_then(Value::as_str);
+                let listed = Listed {
+                    label: label.map(str::to_owned),
+                    ..Listed::new(ListedState::Other)
+                };
+                discovery.listed.insert(subject.clone(), listed);
                 let usage = sub_user_usage(&resp, user.counters).map(|(mut usage, counters)| {
                     discovery.balances.extend(balances_of(&subject, &counters));
                     // A page's body is kept (with keep_raw = "all") once, with its first sub-user.
