@@ -52,6 +52,48 @@ JOIN hostens_server_history h
 WHERE d.provider = 'hostens'
 ORDER BY d.subject, d.day;
 
+-- HydraProxy residential orders: GB used (archived days) against GB bought and left
+SELECT o.account, o.order_id, o.status, o.initial_bandwidth AS bought_gb,
+       round(coalesce(sum(u.total_mb), 0) / 1024, 3) AS used_gb_archived,
+       o.bandwidth_available AS left_gb
+FROM hydraproxy_order_history o
+LEFT JOIN usage_daily u
+  ON u.provider = 'hydraproxy' AND u.account = o.account AND u.subject = o.order_id
+WHERE o.network_type = 'RESIDENTIAL'
+  AND o.day = (SELECT max(day) FROM hydraproxy_order_history l
+               WHERE l.account = o.account AND l.order_id = o.order_id)
+GROUP BY o.account, o.order_id
+ORDER BY used_gb_archived DESC;
+
+-- What each HydraProxy order cost per GB it used
+SELECT o.account, o.order_id, o.network_type, o.price_usd,
+       round(sum(u.total_mb) / 1024, 3) AS used_gb,
+       round(o.price_usd / (sum(u.total_mb) / 1024), 2) AS usd_per_gb
+FROM hydraproxy_order_history o
+JOIN usage_daily u
+  ON u.provider = 'hydraproxy' AND u.account = o.account AND u.subject = o.order_id
+WHERE o.day = (SELECT max(day) FROM hydraproxy_order_history l
+               WHERE l.account = o.account AND l.order_id = o.order_id)
+GROUP BY o.account, o.order_id
+HAVING sum(u.total_mb) > 0
+ORDER BY usd_per_gb DESC;
+
+-- Hostens spend per month, from the invoices
+SELECT substr(date, 1, 7) AS month, account, currency,
+       round(sum(total), 2) AS invoiced,
+       round(sum(CASE WHEN status = 'Paid' THEN total ELSE 0 END), 2) AS paid
+FROM hostens_invoices
+GROUP BY month, account, currency
+ORDER BY month, account;
+
+-- ProxyShard usage per named sub-user
+SELECT s.label AS sub_user, u.account, u.subject, round(sum(u.total_mb), 1) AS total_mb
+FROM usage_daily u
+JOIN subjects s ON s.provider = u.provider AND s.account = u.account AND s.subject = u.subject
+WHERE u.provider = 'proxyshard' AND s.label IS NOT NULL
+GROUP BY u.account, u.subject
+ORDER BY total_mb DESC;
+
 -- Runs that did not fully succeed in the last week, and final days that changed
 SELECT started_at, provider, account, status, subjects_failed, error
 FROM sync_runs

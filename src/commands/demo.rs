@@ -122,6 +122,9 @@ pub(super) async fn execute(args: DemoArgs) -> anyhow::Result<u8> {
     );
     println!("  usage-archiver status --db {db} --json                         # exact gap days");
     println!(
+        "  sqlite3 -readonly {db} 'SELECT * FROM hydraproxy_order_history'   # orders, invoices: see README"
+    );
+    println!(
         "  sqlite3 -readonly -header -column {db} < examples/queries.sql  # the example queries of docs/archive.md"
     );
     println!("  sqlite3 -readonly {db} 'SELECT * FROM usage_daily ORDER BY day DESC LIMIT 10'");

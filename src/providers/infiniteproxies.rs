@@ -180,11 +180,13 @@ pub fn parse_customers(resp: &Response) -> Result<Discovery, ProviderError> {
                 resp,
             ));
         }
+        // The document calls it "the GB balance", but add_balance/remove_balance take
+        // "the amount of MB" and its examples move it 100 → 150 → 100: MB (README).
         if let Some(balance) = user.balance {
             discovery.balances.push(BalanceSnapshot {
                 metric: format!("customer_balance:{username}"),
                 value: balance,
-                unit: "GB".to_owned(),
+                unit: "MB".to_owned(),
             });
         }
         discovery.subjects.push(username);

@@ -416,6 +416,31 @@ fn demo_runs_offline() {
         ) > 0,
         "today is provisional"
     );
+    // See: issue 18.7 (the demo fills every view)
+    for view in [
+        "usage_daily",
+        "usage_monthly",
+        "balance_snapshots",
+        "sync_runs",
+        "proxyshard_order_history",
+        "hostens_monthly",
+        "hostens_server_history",
+        "hydraproxy_order_history",
+        "hostens_invoices",
+        "hostens_service_history",
+    ] {
+        assert!(
+            count(&dir.db(), &format!("SELECT count(*) FROM {view}")) > 0,
+            "{view} is empty after the demo"
+        );
+    }
+    assert!(
+        count(
+            &dir.db(),
+            "SELECT count(DISTINCT provider) FROM subjects WHERE label IS NOT NULL"
+        ) == 3,
+        "HydraProxy, Hostens and ProxyShard name their subjects"
+    );
 }
 
 /// The text of README.md and every page of docs/, where the examples live.

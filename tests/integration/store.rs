@@ -570,3 +570,65 @@ fn version_7_archive_keeps_every_row_through_subject_ids() {
         3
     );
 }
+
+/// Upgrading to schema 11 relabels the InfiniteProxies customer balances archived as GB
+/// to MB (the figures stay as they were) and adds the views of issue 18.
+// See: issue 18.5
+#[test]
+fn schema_11_relabels_customer_balances_as_mb() {
+    let dir = TestDir::new();
+    drop(Store::open(&dir.db()).unwrap());
+    {
+        // What version 10 left: no views of issue 18, balances labelled GB.
+        let conn = rusqlite::Connection::open(dir.db()).unwrap();
+        conn.execute_batch(
+            "DROP VIEW hydraproxy_order_history; DROP VIEW hostens_invoices; \
+             DROP VIEW hostens_service_history; PRAGMA user_version = 10; \
+             INSERT INTO balance_snapshot VALUES \
+             ('infiniteproxies', 'main', '2026-03-01', 'customer_balance:alice', 150, 'GB', '2026-03-01T10:00:00Z'), \
+             ('infiniteproxies', 'main', '2026-03-01', 'balance_mobile_mb', 3000, 'MB', '2026-03-01T10:00:00Z'), \
+             ('hostens', 'main', '2026-03-01', 'customer_balance:x', 1, 'GB', '2026-03-01T10:00:00Z');",
+        )
+        .unwrap();
+    }
+    drop(Store::open(&dir.db()).unwrap());
+    let units: Vec<(String, String, f64, String)> = open(&dir.db())
+        .prepare(
+            "SELECT provider, metric, value, unit FROM balance_snapshots ORDER BY provider, metric",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        units,
+        [
+            (
+                "hostens".into(),
+                "customer_balance:x".into(),
+                1.0,
+                "GB".into()
+            ),
+            (
+                "infiniteproxies".into(),
+                "balance_mobile_mb".into(),
+                3000.0,
+                "MB".into()
+            ),
+            (
+                "infiniteproxies".into(),
+                "customer_balance:alice".into(),
+                150.0,
+                "MB".into()
+            ),
+        ]
+    );
+    assert_eq!(
+        count(
+            &dir.db(),
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'hostens_invoices'"
+        ),
+        1
+    );
+}

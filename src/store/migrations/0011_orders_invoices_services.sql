@@ -51,3 +51,8 @@ SELECT account, entity_id AS service_id, day,
        taken_at
 FROM entity_snapshot
 WHERE provider = 'hostens' AND kind = 'service';
+
+-- InfiniteProxies customer balances are MB, not GB (README, decisions): the figures
+-- stay as they were, only the unit they were labelled with is corrected.
+UPDATE balance_snapshot SET unit = 'MB'
+WHERE provider = 'infiniteproxies' AND metric LIKE 'customer\_balance:%' ESCAPE '\' AND unit = 'GB';
