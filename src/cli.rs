@@ -49,6 +49,24 @@ pub enum Command {
         after_help = "Example:\n  usage-archiver demo --db demo.db && sqlite3 demo.db 'SELECT * FROM usage_daily LIMIT 5'"
     )]
     Demo(DemoArgs),
+    /// Copy the archive consistently while the daemon runs (with its credential file).
+    #[command(
+        after_help = "Examples:\n  usage-archiver backup /var/backups/usage-archiver --keep 14\n  usage-archiver backup copy.db --db /var/lib/usage-archiver/archive.db\n\nRestore: stop the service, copy a backup (and its .credentials file) over the\narchive, start the service."
+    )]
+    Backup(BackupArgs),
+}
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where the copy goes: a file, or a directory where copies are named by UTC time.
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+    #[command(flatten)]
+    pub paths: ConfigArgs,
+    /// With DEST a directory: keep the newest N copies and remove older ones.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep: Option<u64>,
 }
 
 /// Where the config and the archive are.

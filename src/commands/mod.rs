@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout)]
 
 mod backfill;
+mod backup;
 mod check_config;
 mod demo;
 mod report;
@@ -39,6 +40,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<u8> {
             Command::Report(args) => report::execute(args).await,
             Command::CheckConfig(args) => check_config::execute(args).await,
             Command::Demo(args) => demo::execute(args).await,
+            Command::Backup(args) => backup::execute(args).await,
         }
     })
 }

@@ -6,6 +6,7 @@
 //! subject's rows are written inside one `BEGIN IMMEDIATE` transaction. Only
 //! `sync` and the read-side commands use this module.
 
+pub mod backup;
 pub mod counters;
 pub mod coverage;
 pub mod credentials;
@@ -113,6 +114,18 @@ pub enum StoreError {
     /// A blocking task was cancelled or panicked.
     #[error("archive worker stopped")]
     Worker,
+    /// A file beside or away from the archive (a backup) could not be written.
+    #[error("cannot write {}", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why (a full disk, no permission, …).
+        #[source]
+        source: std::io::Error,
+    },
+    /// A copy of the archive is not sound.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The archive. Cheap to clone; clones share one connection.

@@ -8,6 +8,8 @@ mod common;
 
 // Bad bodies through the whole sync: each fails only its subject and names what was wrong.
 mod bad_input;
+// Online backups: consistent, restorable, pruned, and failing cleanly.
+mod backup;
 // The binary: check-config, backfill, status, report, demo, exit codes, config discovery.
 mod cli;
 // Clock edges: a run across midnight, future dates, leap days, a non-UTC local zone.
