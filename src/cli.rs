@@ -54,6 +54,16 @@ pub enum Command {
         after_help = "Examples:\n  usage-archiver backup /var/backups/usage-archiver --keep 14\n  usage-archiver backup copy.db --db /var/lib/usage-archiver/archive.db\n\nRestore: stop the service, copy a backup (and its .credentials file) over the\narchive, start the service."
     )]
     Backup(BackupArgs),
+    /// Print the man page (roff), generated from these definitions (for packagers).
+    #[command(hide = true)]
+    Manpage,
+    /// Print a shell completion script (for packagers).
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `backup`.

@@ -41,8 +41,53 @@ pub fn dispatch(command: Command) -> anyhow::Result<u8> {
             Command::CheckConfig(args) => check_config::execute(args).await,
             Command::Demo(args) => demo::execute(args).await,
             Command::Backup(args) => backup::execute(args).await,
+            Command::Manpage => manpage(),
+            Command::Completions { shell } => completions(shell),
         }
     })
+}
+
+/// `manpage`: the man page of every command, generated from the clap definitions.
+fn manpage() -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let command = crate::cli::Cli::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command.clone())
+        .render(&mut out)
+        .context("cannot render the man page")?;
+    // A section per command, so `man usage-archiver` documents each one's options.
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let page = clap_mangen::Man::new(sub.clone());
+        writeln!(out, ".SH \"usage-archiver {}\"", sub.get_name())
+            .map_err(anyhow::Error::from)
+            .and_then(|()| {
+                if let Some(about) = sub.get_about() {
+                    writeln!(out, "{about}")?;
+                }
+                page.render_synopsis_section(&mut out)?;
+                page.render_options_section(&mut out)?;
+                Ok(())
+            })
+            .context("cannot render the man page")?;
+    }
+    std::io::stdout()
+        .write_all(&out)
+        .context("cannot write the man page")?;
+    Ok(EXIT_OK)
+}
+
+/// `completions SHELL`: the shell's completion script.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    let mut command = crate::cli::Cli::command();
+    clap_complete::generate(
+        shell,
+        &mut command,
+        "usage-archiver",
+        &mut std::io::stdout(),
+    );
+    Ok(EXIT_OK)
 }
 
 /// Loads the config from `--config` or the default locations, applies `--db`, logs warnings.

@@ -645,3 +645,49 @@ fn usual_mistakes_say_what_to_do() {
         stderr(&missing)
     );
 }
+
+/// The man page and the completion scripts are generated from the command definitions:
+/// every visible command and its options are in the page, and bash accepts its script.
+// See: issue 17.3
+#[test]
+fn man_page_and_completions_are_generated() {
+    let dir = TestDir::new();
+    let man = run(&["manpage"], dir.dir.path(), &[]);
+    assert_eq!(man.status.code(), Some(0));
+    let page = stdout(&man);
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH usage-archiver 1"),
+        "{page}"
+    );
+    for command in [
+        "run",
+        "backfill",
+        "status",
+        "report",
+        "check-config",
+        "demo",
+        "backup",
+    ] {
+        assert!(
+            page.contains(&format!(".SH \"usage-archiver {command}\"")),
+            "{command} has no section"
+        );
+    }
+    assert!(
+        page.contains("keep") && page.contains("per\\-subject"),
+        "options are listed"
+    );
+    assert!(
+        !page.contains("usage-archiver manpage"),
+        "hidden commands stay hidden"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run(&["completions", shell], dir.dir.path(), &[]);
+        assert_eq!(script.status.code(), Some(0), "{shell}");
+        assert!(stdout(&script).contains("backfill"), "{shell}");
+    }
+    let bash = run(&["completions", "bash"], dir.dir.path(), &[]);
+    let file = dir.write("usage-archiver.bash", &stdout(&bash), 0o644);
+    let checked = Command::new("bash").arg("-n").arg(&file).status().unwrap();
+    assert!(checked.success(), "bash accepts the completion script");
+}
