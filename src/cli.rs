@@ -147,6 +147,8 @@ pub enum ReportFormat {
     Csv,
     /// A JSON array.
     Json,
+    /// One self-contained HTML page: a stacked bar chart (SVG) above the table.
+    Html,
 }
 
 /// `report`.

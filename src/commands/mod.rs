@@ -6,6 +6,7 @@
 
 mod backfill;
 mod backup;
+mod chart;
 mod check_config;
 mod demo;
 mod report;

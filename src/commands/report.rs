@@ -35,6 +35,7 @@ pub(super) fn show(
         ReportFormat::Table => print!("{}", render_report(&rows, filter)),
         ReportFormat::Csv => print!("{}", to_csv(&rows, filter.per_subject)),
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        ReportFormat::Html => print!("{}", super::chart::to_html(&rows, filter)),
     }
     Ok(())
 }

@@ -366,3 +366,116 @@ async fn labels_name_subjects_in_report_and_status() {
         "{gaps}"
     );
 }
+
+/// `report --format html`: one self-contained page (no script, nothing fetched from
+/// elsewhere) with a stacked bar per period, at most eight named series and "other",
+/// and the table; names are escaped.
+// See: issue 17.4
+#[tokio::test]
+async fn html_report_is_self_contained() {
+    let (html, _, _dir) = demo_html_report().await;
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(!html.contains("<script"), "no script");
+    for external in ["src=", "href=", "url(", "@import", "http://", "https://"] {
+        assert!(
+            !html.contains(external),
+            "nothing from elsewhere: {external}"
+        );
+    }
+    assert!(html.contains("<svg id=\"chart\""));
+    assert!(html.matches("class=\"bar\"").count() > 3, "bars");
+    assert!(
+        html.contains(">other ("),
+        "the series beyond eight are summed as other"
+    );
+    assert!(html.contains("<table>") && html.contains("<th>label</th>"));
+}
+
+/// The demo archive's report, per subject and day, as HTML, where it was written, and
+/// the directory that holds both.
+async fn demo_html_report() -> (String, std::path::PathBuf, TestDir) {
+    let dir = TestDir::new();
+    let db = dir.db();
+    let out = Command::new(BIN)
+        .args(["demo", "--db", db.to_str().unwrap()])
+        .env_remove("USAGE_ARCHIVER_CONFIG")
+        .current_dir(dir.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report = run(&[
+        "report",
+        "--db",
+        db.to_str().unwrap(),
+        "--by",
+        "day",
+        "--per-subject",
+        "--format",
+        "html",
+    ]);
+    assert_eq!(report.status.code(), Some(0));
+    let html = String::from_utf8(report.stdout).unwrap();
+    let path = dir.path("report.html");
+    std::fs::write(&path, &html).unwrap();
+    (html, path, dir)
+}
+
+/// The page in a real headless browser: the chart is laid out with its bars, each of a
+/// real size. A probe script is added to a copy (the page itself has none) to measure
+/// the laid-out elements into the DOM that Chromium dumps.
+// See: issue 17.4
+#[tokio::test]
+async fn html_report_renders_in_a_browser() {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    else {
+        eprintln!(
+            "SKIPPED html_report_renders_in_a_browser: no Chromium here (.ci/run installs Debian's chromium)"
+        );
+        return;
+    };
+    let (html, path, _dir) = demo_html_report().await;
+    let probe = "<script>addEventListener('load',()=>{const s=document.getElementById('chart').getBoundingClientRect();\
+        const bars=[...document.querySelectorAll('rect.bar')].map(b=>b.getBoundingClientRect());\
+        const sized=bars.filter(b=>b.width>0&&b.height>0).length;\
+        document.body.setAttribute('data-probe',`svg=${Math.round(s.width)}x${Math.round(s.height)} bars=${bars.length} sized=${sized}`);});</script>";
+    let probed = html.replace("</body>", &format!("{probe}</body>"));
+    let probe_path = path.with_extension("probe.html");
+    std::fs::write(&probe_path, probed).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", probe_path.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let probe = dom
+        .split("data-probe=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no probe result: {}", String::from_utf8_lossy(&out.stderr)));
+    let bars = html.matches("class=\"bar\"").count();
+    assert!(probe.starts_with("svg=960x360"), "{probe}");
+    assert!(
+        probe.ends_with(&format!("bars={bars} sized={bars}")),
+        "{probe}"
+    );
+}
