@@ -691,3 +691,82 @@ fn man_page_and_completions_are_generated() {
     let checked = Command::new("bash").arg("-n").arg(&file).status().unwrap();
     assert!(checked.success(), "bash accepts the completion script");
 }
+
+/// `datasette.yml` serves the README's queries as canned queries: a real Datasette,
+/// read-only over the demo archive, answers one as JSON. Its SQL is the README's.
+// See: issue 17.4
+#[test]
+fn datasette_serves_the_canned_queries() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let metadata = std::fs::read_to_string(root.join("datasette.yml")).unwrap();
+    let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let docs = squash(&documentation());
+    let mut canned = 0;
+    for block in metadata.split("sql: |-\n").skip(1) {
+        let sql: String = block
+            .lines()
+            .take_while(|l| l.starts_with("          ") || l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(docs.contains(&squash(&sql)), "not a README query:\n{sql}");
+        canned += 1;
+    }
+    assert_eq!(canned, 5);
+    let datasette = std::env::var("DATASETTE").unwrap_or_else(|_| "datasette".to_owned());
+    if Command::new(&datasette).arg("--version").output().is_err() {
+        eprintln!(
+            "SKIPPED datasette_serves_the_canned_queries: no Datasette here (.ci/run installs it from PyPI)"
+        );
+        return;
+    }
+    let dir = TestDir::new();
+    let db = dir.path("archive.db");
+    let out = run(&["demo", "--db", db.to_str().unwrap()], dir.dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(&datasette)
+        .arg("serve")
+        .arg("--immutable")
+        .arg(&db)
+        .arg("--metadata")
+        .arg(root.join("datasette.yml"))
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+    };
+    // Until it answers (it starts in about a second), or a minute at most.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let body = loop {
+        if let Some(body) = get("/archive/month_totals.json?_shape=array") {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Datasette did not answer"
+        );
+        assert!(server.try_wait().unwrap().is_none(), "Datasette exited");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    let rows: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let rows = rows.as_array().unwrap();
+    assert!(
+        !rows.is_empty() && rows[0].get("total_gb").is_some(),
+        "{rows:?}"
+    );
+}
