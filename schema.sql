@@ -1,4 +1,4 @@
--- usage-archiver archive schema, user_version 11, application_id 1430344259
+-- usage-archiver archive schema, user_version 12, application_id 1430344259
 -- (0x55415243, "UARC": a file without it is not an archive of this program).
 --
 -- The five views below (usage_daily, usage_monthly, balance_snapshots,
@@ -282,6 +282,20 @@ CREATE TABLE observed_window (
     PRIMARY KEY (provider, account, day)
 ) STRICT, WITHOUT ROWID;
 
+-- Final days above what a subject could use in a day (the counter's own allocation,
+-- ProxyShard `data`, or the account's max_day_mb): kept as the provider gave them,
+-- and marked here. A change to the day clears the mark; a write that still finds it
+-- implausible marks it again. See migrations/0012_suspect_days.sql.
+CREATE TABLE day_flag (
+    subject_id INTEGER NOT NULL,
+    day        TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+    reason     TEXT NOT NULL CHECK (reason IN ('over_allocation', 'over_ceiling')),
+    total_mb   REAL NOT NULL,
+    limit_mb   REAL NOT NULL,
+    flagged_at TEXT NOT NULL,
+    PRIMARY KEY (subject_id, day)
+) STRICT, WITHOUT ROWID;
+
 -- usage_daily: one row per provider/account/subject/UTC day.
 --   provider      TEXT  'hydraproxy', 'infiniteproxies', 'hostens', 'proxyshard'
 --   account       TEXT  the account label from daemon.toml
@@ -346,6 +360,15 @@ FROM sync_run;
 CREATE VIEW usage_revisions AS
 SELECT provider, account, subject, period, old_total_mb, new_total_mb, changed_at
 FROM usage_revision;
+
+-- suspect_days: one row per final day marked implausible.
+--   total_mb REAL the day as archived; limit_mb REAL what it exceeds
+--   reason   TEXT 'over_allocation' (above the counter's own allocation) or
+--                 'over_ceiling' (above the account's max_day_mb)
+--   flagged_at TEXT when a write found it so
+CREATE VIEW suspect_days AS
+SELECT s.provider, s.account, s.subject, f.day, f.total_mb, f.limit_mb, f.reason, f.flagged_at
+FROM day_flag f JOIN subject s ON s.id = f.subject_id;
 
 -- proxyshard_order_history: one row per ProxyShard order and UTC day it was seen.
 --   order_id TEXT; day TEXT 'YYYY-MM-DD'; status TEXT (e.g. 'active', 'on-hold', 'cancelled')

@@ -198,6 +198,10 @@ pub struct DemoArgs {
     /// Archive file to create or update.
     #[arg(long, value_name = "PATH", default_value = "usage-archiver-demo.db")]
     pub db: PathBuf,
+    /// Take this instant as now, for the simulated providers and the archive alike
+    /// (RFC 3339; for tests).
+    #[arg(long, hide = true, value_name = "RFC3339")]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `--by day|month`: the domain's [`Period`] as a command-line value.

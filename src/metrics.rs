@@ -37,6 +37,8 @@ pub fn render(conn: &Connection, now: DateTime<Utc>) -> Result<String, StoreErro
         ("usage_archiver_last_run_status", "1 for the status of the account's latest sync (ok, partial, failed, interrupted, running)."),
         ("usage_archiver_recoverable_days", "Missing days the provider still keeps; the next sync fills them."),
         ("usage_archiver_lost_days", "Missing days the provider no longer keeps."),
+        ("usage_archiver_final_revisions_7d", "Changes to final figures in the last 7 days (usage_revisions)."),
+        ("usage_archiver_suspect_days_7d", "Final days marked implausible in the last 7 days (suspect_days)."),
     ]
     .map(|(name, help)| Family {
         name,
@@ -48,6 +50,10 @@ pub fn render(conn: &Connection, now: DateTime<Utc>) -> Result<String, StoreErro
             .ok()
             .map(|t| t.timestamp() as f64)
     };
+    let since =
+        (now - chrono::TimeDelta::days(7)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let revisions = crate::store::flags::load_revisions(conn, &since)?;
+    let suspects = crate::store::flags::load_suspect_days(conn, &since)?;
     for status in load_account_statuses(conn)? {
         let labels = format!(
             "provider=\"{}\",account=\"{}\"",
@@ -89,9 +95,20 @@ pub fn render(conn: &Connection, now: DateTime<Utc>) -> Result<String, StoreErro
         );
         push(
             7,
-            labels,
+            labels.clone(),
             gaps.iter().map(|g| g.lost.len()).sum::<usize>() as f64,
         );
+        let ours = |p: &str, a: &str| p == status.provider && a == status.account;
+        let revised = revisions
+            .iter()
+            .filter(|r| ours(&r.provider, &r.account))
+            .count();
+        push(8, labels.clone(), revised as f64);
+        let suspect = suspects
+            .iter()
+            .filter(|d| ours(&d.provider, &d.account))
+            .count();
+        push(9, labels, suspect as f64);
     }
     let mut out = String::new();
     for f in &families {

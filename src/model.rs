@@ -127,6 +127,13 @@ impl CounterKind {
             Self::Total => "total",
         }
     }
+
+    /// Parses the stored name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Upload, Self::Download, Self::Total]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
 }
 
 /// The value of a provider's running traffic counter at the moment of the fetch.
@@ -139,6 +146,9 @@ pub struct CounterReading {
     /// When the provider read the counter, if it says (Hostens `synch_date`); else the
     /// reading is as of the fetch.
     pub read_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The counter's own allocation in MB, where the provider gives one (ProxyShard
+    /// `data`): no day can plausibly use more.
+    pub limit_mb: Option<f64>,
 }
 
 /// A response body as it came from the provider, kept for `keep_raw`.

@@ -26,14 +26,17 @@ const REPLAY_DAYS: i64 = 3;
 /// snapshots just after each midnight (today's too) and at noon, with the simulator's and the
 /// archive's clocks moved together. That gives derived days, a counter drop and
 /// order status changes to look at.
-async fn replay_history(sim: &Simulator, config: &config::Config) -> anyhow::Result<()> {
+async fn replay_history(
+    sim: &Simulator,
+    config: &config::Config,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
     let accounts: Vec<_> = config
         .accounts
         .iter()
         .filter(|a| !config::profile(a.kind).daily_history)
         .cloned()
         .collect();
-    let now = Utc::now();
     let midnight = now
         .date_naive()
         .and_hms_opt(0, 5, 0)
@@ -91,11 +94,15 @@ pub(super) async fn execute(args: DemoArgs) -> anyhow::Result<u8> {
     let config = config::parse(&toml, Path::new("<demo>"))?.config;
     println!("Simulated providers listening on {}", sim.base_url());
     println!("Archiving them into {}\n", args.db.display());
-    replay_history(&sim, &config).await?;
-    let options = SyncOptions {
+    let now = args.now.unwrap_or_else(Utc::now);
+    replay_history(&sim, &config, now).await?;
+    let mut options = SyncOptions {
         observer: observer(false),
         ..SyncOptions::new(config.archive.keep_raw)
     };
+    if args.now.is_some() {
+        options.clock = Clock::fixed(now);
+    }
     let reports = backfill(
         &config,
         &config.accounts,
@@ -108,7 +115,7 @@ pub(super) async fn execute(args: DemoArgs) -> anyhow::Result<u8> {
     print_summary(&reports, false);
     let db = args.db.display();
     println!("\n$ usage-archiver status --db {db}");
-    super::status::show(&args.db, Some(&config), Utc::now(), false)?;
+    super::status::show(&args.db, Some(&config), now, false)?;
     println!("\n$ usage-archiver report --db {db} --by month");
     let filter = ReportFilter {
         by: Period::Month,

@@ -1,8 +1,9 @@
 //! `usage-archiver status`: each account's health, as a table or JSON.
 //!
 //! Exit codes (SPEC §2): 0 healthy; 1 degraded (an account's last success is
-//! older than twice its schedule's interval, it never succeeded, or days are
-//! lost); 2 the archive cannot be opened. Works from `--db` alone, taking schedules from
+//! older than twice its schedule's interval, it never succeeded, days are
+//! lost, or in the last 7 days a final day was marked implausible or a final
+//! figure was revised by more than tenfold); 2 the archive cannot be opened. Works from `--db` alone, taking schedules from
 //! the archive's own records.
 
 use chrono::{DateTime, Utc};
@@ -13,6 +14,7 @@ use crate::cli::StatusArgs;
 use crate::config::{Config, Schedule};
 use crate::model::ProviderKind;
 use crate::store::coverage::{SubjectGaps, load_gaps};
+use crate::store::flags::{Revision, SuspectDay, load_revisions, load_suspect_days};
 use crate::store::plan::{AccountPlan, ObservedWindow, load_account_plan, load_observed_window};
 use crate::store::query::{self, AccountStatus};
 use crate::store::{Store, StoreError};
@@ -43,7 +45,17 @@ pub(crate) struct AccountHealth {
     window_days_observed: Option<u32>,
     /// Said when the provider keeps fewer days than assumed.
     window_warning: Option<String>,
+    /// Changes to final figures in the last [`RECENT_DAYS`] days: news to whoever billed
+    /// from them.
+    revisions_recent: usize,
+    /// Those of them by more than the large-revision factor either way.
+    large_revisions: Vec<Revision>,
+    /// Final days marked implausible in the last [`RECENT_DAYS`] days.
+    suspect_days: Vec<SuspectDay>,
 }
+
+/// How far back `status` looks for revisions and implausible days.
+const RECENT_DAYS: i64 = 7;
 
 pub(super) async fn execute(args: StatusArgs) -> anyhow::Result<u8> {
     let config = load_optional_config(&args.paths)?;
@@ -90,6 +102,10 @@ fn load_healths(
     let store = Store::open_read_only(path)?;
     store.with_conn(|c| {
         let statuses = with_configured_accounts(query::load_account_statuses(c)?, config);
+        let since = (now - chrono::TimeDelta::days(RECENT_DAYS))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let revisions = load_revisions(c, &since)?;
+        let suspects = load_suspect_days(c, &since)?;
         statuses
             .into_iter()
             .map(|s| {
@@ -99,7 +115,21 @@ fn load_healths(
                 let window = ObservedWindow::trusted(observed, assumed);
                 let gaps = load_gaps(c, &s.provider, &s.account, today, window)?;
                 let plan = load_account_plan(c, &s.provider, &s.account)?;
-                let mut health = assess(s, gaps, config, now);
+                let ours = |p: &str, a: &str| p == s.provider && a == s.account;
+                let recent: Vec<&Revision> = revisions
+                    .iter()
+                    .filter(|r| ours(&r.provider, &r.account))
+                    .collect();
+                let figures = Figures {
+                    revisions_recent: recent.len(),
+                    large_revisions: recent.into_iter().filter(|r| r.is_large()).cloned().collect(),
+                    suspect_days: suspects
+                        .iter()
+                        .filter(|d| ours(&d.provider, &d.account))
+                        .cloned()
+                        .collect(),
+                };
+                let mut health = assess(s, gaps, figures, config, now);
                 health.plan = plan;
                 health.window_days_assumed = assumed;
                 health.window_days_observed = observed.map(|o| o.days);
@@ -161,10 +191,18 @@ fn with_configured_accounts(
     statuses
 }
 
-/// Judges one account against its schedule.
+/// What the account's recent figures show beyond its runs.
+struct Figures {
+    revisions_recent: usize,
+    large_revisions: Vec<Revision>,
+    suspect_days: Vec<SuspectDay>,
+}
+
+/// Judges one account against its schedule and its figures.
 fn assess(
     status: AccountStatus,
     gaps: Vec<SubjectGaps>,
+    figures: Figures,
     config: Option<&Config>,
     now: DateTime<Utc>,
 ) -> AccountHealth {
@@ -206,6 +244,33 @@ fn assess(
                 if lost_days == 1 { "day" } else { "days" }
             )),
         ),
+        _ if !figures.suspect_days.is_empty() => (
+            "degraded",
+            Some(format!(
+                "{} implausible final {} in the last {RECENT_DAYS} days (above the counter's \
+                 allocation or max_day_mb), kept as given; `status --json` lists them",
+                figures.suspect_days.len(),
+                if figures.suspect_days.len() == 1 {
+                    "day"
+                } else {
+                    "days"
+                }
+            )),
+        ),
+        _ if !figures.large_revisions.is_empty() => (
+            "degraded",
+            Some(format!(
+                "{} final {} revised by more than {}x in the last {RECENT_DAYS} days; \
+                 `status --json` lists them",
+                figures.large_revisions.len(),
+                if figures.large_revisions.len() == 1 {
+                    "figure"
+                } else {
+                    "figures"
+                },
+                crate::store::flags::LARGE_REVISION_FACTOR
+            )),
+        ),
         (Some(t), Some(s)) if now - t > s.interval(now) * 2 => (
             "degraded",
             Some(format!(
@@ -228,6 +293,9 @@ fn assess(
         window_days_assumed: 0,
         window_days_observed: None,
         window_warning: None,
+        revisions_recent: figures.revisions_recent,
+        large_revisions: figures.large_revisions,
+        suspect_days: figures.suspect_days,
     }
 }
 
@@ -351,6 +419,7 @@ pub(crate) fn render_status(
             "subjects",
             "rows",
             "gaps rec/lost",
+            "revised 7d",
             "next run",
             "last error",
         ]
@@ -379,6 +448,7 @@ pub(crate) fn render_status(
             s.subjects.to_string(),
             s.rows.to_string(),
             format!("{}/{}", h.recoverable_days, h.lost_days),
+            h.revisions_recent.to_string(),
             h.next_run_at
                 .as_deref()
                 .map_or_else(|| "-".to_owned(), short_time),

@@ -23,6 +23,7 @@ pub(super) const PROFILE: ProviderProfile = ProviderProfile {
     schedule: "0 0 * * * *",
     retention_days: 1,
     daily_history: false,
+    max_day_mb: 100_000_000.0,
 };
 
 account_table! {

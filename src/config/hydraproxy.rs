@@ -20,6 +20,7 @@ pub(super) const PROFILE: ProviderProfile = ProviderProfile {
     schedule: "0 10 * * * *",
     retention_days: 7,
     daily_history: true,
+    max_day_mb: super::PROXY_MAX_DAY_MB,
 };
 
 account_table! {

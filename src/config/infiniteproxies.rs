@@ -22,6 +22,7 @@ pub(super) const PROFILE: ProviderProfile = ProviderProfile {
     schedule: "0 20 0,6,12,18 * * *",
     retention_days: 14,
     daily_history: true,
+    max_day_mb: super::PROXY_MAX_DAY_MB,
 };
 
 account_table! {

@@ -53,6 +53,12 @@ pub const DEFAULT_BACKOFF_INITIAL_MS: u64 = 500;
 pub const DEFAULT_BACKOFF_MAX_SECS: u64 = 300;
 /// Default per-account number of requests in flight, 4.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
+/// Default per-account ceiling on the subjects a listing may name, 50,000: a book far
+/// larger than any seen, and a run that still fits in memory.
+pub const DEFAULT_MAX_SUBJECTS: usize = 50_000;
+/// The day ceiling of proxy providers, 1 TB (1,000,000 MB) per subject: residential
+/// traffic sold by the GB never comes near it.
+pub const PROXY_MAX_DAY_MB: f64 = 1_000_000.0;
 
 /// The whole file as written (each provider's table is in its own file).
 #[derive(Debug, Default, Deserialize)]
@@ -156,6 +162,11 @@ pub struct AccountConfig {
     pub max_concurrency: usize,
     /// Days of history the provider keeps (for discovery and gap reports).
     pub retention_days: u32,
+    /// A final day above this many MB for one subject is implausible: kept as given,
+    /// flagged, and reported by `status`.
+    pub max_day_mb: f64,
+    /// The most subjects a listing may name; more fail the listing.
+    pub max_subjects: usize,
     /// What only this provider needs.
     pub settings: ProviderSettings,
 }
@@ -206,6 +217,8 @@ pub struct ProviderProfile {
     /// Whether the provider answers with daily history (else days are derived from
     /// counter snapshots, and only the present can be fetched).
     pub daily_history: bool,
+    /// The day ceiling per subject when an account sets no `max_day_mb`.
+    pub max_day_mb: f64,
 }
 
 /// The defaults and facts of `kind` (one line per provider).

@@ -20,6 +20,7 @@ pub(super) const PROFILE: ProviderProfile = ProviderProfile {
     schedule: "0 0 * * * *",
     retention_days: 1,
     daily_history: false,
+    max_day_mb: super::PROXY_MAX_DAY_MB,
 };
 
 account_table! {

@@ -45,6 +45,8 @@ pub(crate) struct Common<'a> {
     pub schedule: Option<&'a Spanned<String>>,
     pub max_concurrency: Option<&'a Spanned<i64>>,
     pub retention_days: Option<&'a Spanned<i64>>,
+    pub max_day_mb: Option<&'a Spanned<f64>>,
+    pub max_subjects: Option<&'a Spanned<i64>>,
 }
 
 /// A table that lends out the keys every account has.
@@ -74,6 +76,8 @@ macro_rules! account_table {
             pub schedule: Option<toml::Spanned<String>>,
             pub max_concurrency: Option<toml::Spanned<i64>>,
             pub retention_days: Option<toml::Spanned<i64>>,
+            pub max_day_mb: Option<toml::Spanned<f64>>,
+            pub max_subjects: Option<toml::Spanned<i64>>,
             $($(#[$fmeta])* $fvis $field: $ty,)*
         }
 
@@ -86,6 +90,8 @@ macro_rules! account_table {
                     schedule: self.schedule.as_ref(),
                     max_concurrency: self.max_concurrency.as_ref(),
                     retention_days: self.retention_days.as_ref(),
+                    max_day_mb: self.max_day_mb.as_ref(),
+                    max_subjects: self.max_subjects.as_ref(),
                 }
             }
         }

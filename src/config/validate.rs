@@ -15,8 +15,8 @@ use toml::Spanned;
 use super::raw::Common;
 use super::secret::{SecretOrigin, SecretSources};
 use super::{
-    AccountConfig, ConfigError, DEFAULT_MAX_CONCURRENCY, HttpConfig, ProviderSettings, Schedule,
-    Secret, profile,
+    AccountConfig, ConfigError, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_SUBJECTS, HttpConfig,
+    ProviderSettings, Schedule, Secret, profile,
 };
 use crate::model::ProviderKind;
 
@@ -83,6 +83,12 @@ impl Validator<'_> {
                 common.retention_days,
                 defaults.retention_days,
             )?,
+            max_day_mb: self.max_day_mb(
+                &key("max_day_mb"),
+                common.max_day_mb,
+                defaults.max_day_mb,
+            )?,
+            max_subjects: self.max_subjects(&key("max_subjects"), common.max_subjects)?,
             settings,
         })
     }
@@ -215,6 +221,29 @@ impl Validator<'_> {
             Some(s) => match u32::try_from(*s.get_ref()) {
                 Ok(n @ 1..=36600) => Ok(n),
                 _ => Err(self.invalid(key, s.span(), "must be between 1 and 36600 days")),
+            },
+        }
+    }
+
+    fn max_day_mb(
+        &self,
+        key: &str,
+        value: Option<&Spanned<f64>>,
+        default: f64,
+    ) -> Result<f64, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(s) if s.get_ref().is_finite() && *s.get_ref() > 0.0 => Ok(*s.get_ref()),
+            Some(s) => Err(self.invalid(key, s.span(), "must be a number of MB above 0")),
+        }
+    }
+
+    fn max_subjects(&self, key: &str, value: Option<&Spanned<i64>>) -> Result<usize, ConfigError> {
+        match value {
+            None => Ok(DEFAULT_MAX_SUBJECTS),
+            Some(s) => match usize::try_from(*s.get_ref()) {
+                Ok(n @ 1..=10_000_000) => Ok(n),
+                _ => Err(self.invalid(key, s.span(), "must be between 1 and 10000000")),
             },
         }
     }

@@ -82,7 +82,9 @@ impl SimHostens {
     }
 
     /// A counter's value in MB at `now`: steady use since the start of the month.
-    fn counter(&self, server: u64, direction: u64, now: DateTime<Utc>) -> f64 {
+    /// `direction` 0 is `bw_in` (download), 1 `bw_out` (upload). The truth tests check
+    /// derived days against.
+    pub fn counter(&self, server: u64, direction: u64, now: DateTime<Utc>) -> f64 {
         let since = (now - month_start(now.date_naive())).num_seconds().max(0);
         self.usage(server, direction, since as f64 / 3600.0)
     }

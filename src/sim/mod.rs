@@ -233,6 +233,11 @@ impl Simulator {
         &self.requests
     }
 
+    /// What it simulates (the truth tests compare the archive with).
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
     /// The simulator's clock.
     pub fn clock(&self) -> &SimClock {
         &self.clock

@@ -51,8 +51,11 @@ impl SimProxyShard {
         )
     }
 
-    /// Bytes a counter shows at `now`: steady use since a fixed start, or since midnight for the recreated sub-user.
-    fn data_spent(&self, who: u64, now: DateTime<Utc>) -> f64 {
+    /// Bytes a counter shows at `now`: steady use since a fixed start, or since midnight
+    /// for the recreated sub-user. `who` is the sub-user's number (`u<who>`; premium ones
+    /// from 1000), or 900 for the account's own `standart` counter (1900 for `premium`).
+    /// The truth tests check derived days against.
+    pub fn data_spent(&self, who: u64, now: DateTime<Utc>) -> f64 {
         let rate_mb_per_hour = 1.0 + (mix(&[self.seed, who]) % 500) as f64 / 10.0;
         let secs = if who == 2 {
             f64::from(chrono::Timelike::num_seconds_from_midnight(&now))

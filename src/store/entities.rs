@@ -1,7 +1,9 @@
 //! Daily snapshots of provider objects (`entity_snapshot`): one row per object and UTC day.
 //!
 //! The row holds the object's JSON as last seen that day; an object that has
-//! not changed since is not rewritten, so an unchanged re-sync writes nothing.
+//! not changed since is not rewritten, so an unchanged re-sync writes nothing,
+//! and one seen earlier than the kept row (a fetch that commits late) never
+//! replaces it.
 
 use rusqlite::{Transaction, params};
 
@@ -25,7 +27,7 @@ pub fn upsert_records(
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE entity_snapshot SET data = ?6, taken_at = ?7 WHERE provider = ?1 AND account = ?2 \
-         AND kind = ?3 AND entity_id = ?4 AND day = ?5 AND data IS NOT ?6",
+         AND kind = ?3 AND entity_id = ?4 AND day = ?5 AND data IS NOT ?6 AND taken_at <= ?7",
     )?;
     let (day, at) = (
         fetched.day().format("%Y-%m-%d").to_string(),

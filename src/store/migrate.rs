@@ -33,7 +33,11 @@ const MIGRATIONS: &[(u32, &str)] = &[
         11,
         include_str!("migrations/0011_orders_invoices_services.sql"),
     ),
+    (12, include_str!("migrations/0012_suspect_days.sql")),
 ];
+
+/// The version whose upgrade re-derives every counter-derived day ([`super::rederive`]).
+const REDERIVED_AT: u32 = 12;
 
 /// `PRAGMA application_id` of every archive: 0x55415243, "UARC".
 pub const APPLICATION_ID: i32 = 0x5541_5243;
@@ -98,6 +102,15 @@ fn apply_migrations(conn: &mut Connection, path: &Path, from: u32) -> Result<(),
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
+        if *target == REDERIVED_AT {
+            let repaired = super::rederive::rederive_all(&tx, crate::model::FetchTime::now())?;
+            tracing::info!(
+                days = repaired.days,
+                corrected = repaired.corrected,
+                slots = repaired.slots,
+                "Re-derived the days computed from counter snapshots"
+            );
+        }
         let dangling: i64 =
             tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
                 r.get(0)

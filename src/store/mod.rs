@@ -11,9 +11,11 @@ pub mod counters;
 pub mod coverage;
 pub mod credentials;
 pub mod entities;
+pub mod flags;
 mod migrate;
 pub mod plan;
 pub mod query;
+pub mod rederive;
 pub mod runs;
 pub mod usage;
 

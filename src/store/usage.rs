@@ -1,7 +1,11 @@
 //! Writes usage and balance rows: idempotent upserts, provisional then final.
 //!
 //! A row is inserted if new; otherwise it is updated only when a value or
-//! its finality changed, so an unchanged re-sync writes nothing. A day is
+//! its finality changed, so an unchanged re-sync writes nothing. A figure the
+//! provider reported is replaced only by a fetch at least as recent as the one
+//! that last wrote it: fetches are ordered by time, not by arrival (a second
+//! process, a clock stepped back). Derived days are exempt: they are computed
+//! from every snapshot kept, in time order, whatever arrived last. A day is
 //! final once fetched after it ended (a month: after the month ended); a
 //! change to a final row is logged in `usage_revision` by a trigger in
 //! `schema.sql`. Rows absent from a response are never touched.
@@ -87,7 +91,8 @@ const UPDATE_DAY: &str = "UPDATE day_usage SET upload_mb = ?3, download_mb = ?4,
     is_final = max(is_final, ?6), derived = ?7, last_seen_at = ?8 \
     WHERE subject_id = ?1 AND day = ?2 \
     AND (upload_mb IS NOT ?3 OR download_mb IS NOT ?4 OR total_mb IS NOT ?5 \
-         OR is_final < ?6 OR derived IS NOT ?7)";
+         OR is_final < ?6 OR derived IS NOT ?7) \
+    AND (?7 OR last_seen_at <= ?8)";
 
 const FIND_SUBJECT: &str =
     "SELECT id FROM subject WHERE provider = ?1 AND account = ?2 AND subject = ?3";
@@ -101,13 +106,15 @@ const INSERT_MONTH: &str = "INSERT INTO month_usage (provider, account, subject,
 const UPDATE_MONTH: &str = "UPDATE month_usage SET upload_mb = ?5, download_mb = ?6, total_mb = ?7, \
     is_final = max(is_final, ?8), last_seen_at = ?9 \
     WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND month = ?4 \
-    AND (upload_mb IS NOT ?5 OR download_mb IS NOT ?6 OR total_mb IS NOT ?7 OR is_final < ?8)";
+    AND (upload_mb IS NOT ?5 OR download_mb IS NOT ?6 OR total_mb IS NOT ?7 OR is_final < ?8) \
+    AND last_seen_at <= ?9";
 
 const UPSERT_BALANCE: &str = "INSERT INTO balance_snapshot (provider, account, day, metric, value, unit, taken_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
     ON CONFLICT (provider, account, day, metric) DO UPDATE SET \
     value = excluded.value, unit = excluded.unit, taken_at = excluded.taken_at \
-    WHERE value IS NOT excluded.value OR unit IS NOT excluded.unit";
+    WHERE (value IS NOT excluded.value OR unit IS NOT excluded.unit) \
+    AND taken_at <= excluded.taken_at";
 
 /// Opens the write transaction every batch uses (`BEGIN IMMEDIATE`, so the busy timeout applies).
 pub fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
@@ -115,7 +122,7 @@ pub fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
 }
 
 /// The archive's number for `key`'s subject (`subject.id`), given on first use.
-fn subject_id(tx: &Transaction<'_>, key: &SubjectKey) -> Result<i64, StoreError> {
+pub(super) fn subject_id(tx: &Transaction<'_>, key: &SubjectKey) -> Result<i64, StoreError> {
     let name = params![key.provider, key.account, key.subject];
     let found = tx
         .prepare_cached(FIND_SUBJECT)?
@@ -144,12 +151,25 @@ pub fn upsert_days(
     derived: bool,
     fetched: FetchTime,
 ) -> Result<UpsertStats, StoreError> {
+    upsert_days_final_before(tx, key, days, derived, fetched, fetched.day())
+}
+
+/// [`upsert_days`] with the days before `final_before` final, instead of the days before
+/// the fetch's: a derived day is final once the next day has a snapshot.
+pub fn upsert_days_final_before(
+    tx: &Transaction<'_>,
+    key: &SubjectKey,
+    days: &[DayUsage],
+    derived: bool,
+    fetched: FetchTime,
+    final_before: NaiveDate,
+) -> Result<UpsertStats, StoreError> {
     if days.is_empty() {
         return Ok(UpsertStats::default());
     }
     let id = subject_id(tx, key)?;
     let now = fetched.rfc3339();
-    let today = fetched.day();
+    let today = final_before;
     // In key order: providers often list newest first, and inserting a B-tree's keys
     // backwards leaves its pages half empty (an archive half again as large). A stable
     // sort, so that of a day listed twice the later mention is written last and stays.
@@ -190,6 +210,8 @@ pub fn upsert_days(
             if update.execute(p)? == 1 {
                 stats.updated += 1;
                 changed_months.insert(first_of_month(d.day));
+                // A changed day is judged again by whoever wrote it (store::flags).
+                super::flags::clear(tx, id, d.day)?;
             }
         }
     }
@@ -277,7 +299,7 @@ fn month_text(day: NaiveDate) -> String {
 
 /// `YYYY-MM-DD`. This runs once per archived row, where strftime (which parses its
 /// format every time) and `format!` show in a profile.
-fn day_text(day: NaiveDate) -> String {
+pub(super) fn day_text(day: NaiveDate) -> String {
     let Ok(year @ 0..=9999) = u32::try_from(day.year()) else {
         return format!("{:04}-{:02}-{:02}", day.year(), day.month(), day.day());
     };
@@ -419,7 +441,8 @@ const UPDATE_RESOURCES: &str = "UPDATE month_resources SET quota_usage = ?5, quo
     inode_usage = ?7, inode_limit = ?8, last_seen_at = ?9 \
     WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND month = ?4 \
     AND (quota_usage IS NOT ?5 OR quota_limit IS NOT ?6 OR inode_usage IS NOT ?7 \
-         OR inode_limit IS NOT ?8)";
+         OR inode_limit IS NOT ?8) \
+    AND last_seen_at <= ?9";
 
 /// Upserts a subject's monthly disk and inode figures; unchanged rows are not rewritten.
 pub fn upsert_month_resources(

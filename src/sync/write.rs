@@ -12,6 +12,7 @@ use crate::config::KeepRaw;
 use crate::error::ProviderError;
 use crate::model::{FetchTime, SubjectUsage};
 use crate::providers::SubjectResult;
+use crate::store::flags::{self, Ceiling};
 use crate::store::plan as store_plan;
 use crate::store::runs;
 use crate::store::usage::{self, SubjectKey, UpsertStats};
@@ -41,6 +42,8 @@ struct SubjectWrite {
     /// (an order's details), whose missed days are no gap in anyone's usage.
     has_days: bool,
     keep_all: bool,
+    /// The account's day ceiling per subject (`max_day_mb`).
+    max_day_mb: f64,
     /// The run whose `sync_error` rows the subject's notes go to.
     run_id: i64,
 }
@@ -56,6 +59,7 @@ impl SubjectWrite {
             learns_window,
             has_days,
             keep_all,
+            max_day_mb,
             run_id,
         } = self;
         let answer_first = data.days.iter().map(|d| d.day).min();
@@ -63,11 +67,22 @@ impl SubjectWrite {
             runs::insert_error(tx, run_id, Some(&key.subject), note)?;
         }
         let mut stats = usage::upsert_days(tx, &key, &data.days, false, fetched)?;
+        let ceiling = Ceiling {
+            allocation_mb: None,
+            max_day_mb,
+        };
+        flags::flag_implausible(tx, &key, &data.days, fetched.day(), ceiling, fetched)?;
         stats += usage::upsert_months(tx, &key, &data.months, fetched)?;
         stats += usage::upsert_month_resources(tx, &key, &data.month_resources, fetched)?;
         if !data.counters.is_empty() {
-            let (derived, read) = counters::record_readings(tx, &key, &data.counters, fetched)?;
-            stats += usage::upsert_days(tx, &key, &derived, true, read)?;
+            let derived = counters::record_readings(tx, &key, &data.counters, fetched)?;
+            let (days, final_before, read) = (&derived.days, derived.final_before, derived.read);
+            stats += usage::upsert_days_final_before(tx, &key, days, true, read, final_before)?;
+            let ceiling = Ceiling {
+                allocation_mb: derived.limit_mb,
+                max_day_mb,
+            };
+            flags::flag_implausible(tx, &key, days, final_before, ceiling, read)?;
         }
         let (inserted, updated) =
             entities::upsert_records(tx, key.provider, &key.account, &data.records, fetched)?;
@@ -224,6 +239,7 @@ impl AccountRun<'_> {
             data,
             fetched,
             keep_all: self.options.keep_raw == KeepRaw::All,
+            max_day_mb: self.account.max_day_mb,
             run_id: self.run_id,
         }
     }

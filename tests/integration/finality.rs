@@ -419,6 +419,7 @@ fn impossible_readings_are_never_stored() {
             kind: CounterKind::Total,
             value_mb,
             read_at: None,
+            limit_mb: None,
         }];
         store
             .with_conn(|c| {

@@ -44,6 +44,8 @@ mod hydraproxy;
 mod infiniteproxies;
 // Golden outputs of status and report, CSV, metrics.
 mod output;
+// Counter snapshots placed by time, not arrival; inflated archives repaired.
+mod order;
 // The ProxyShard source against httpmock: counters, paging, orders, no proxy passwords.
 mod proxyshard;
 // The fetch plan: cost follows activity, every closed day still fetched in time.
@@ -52,6 +54,8 @@ mod plan;
 mod readers;
 // Secrets appear in no output, log, error or shared table.
 mod secrets;
+// Implausible final days marked, revisions of final figures counted, in status and metrics.
+mod suspect;
 // Rotating refresh tokens across processes and across shutdown.
 mod tokens;
 // Schema, migrations, WAL, idempotent upserts, finality, revisions.

@@ -527,11 +527,11 @@ fn version_7_archive_keeps_every_row_through_subject_ids() {
     same[1].upload_mb = Some(1.0);
     same[1].download_mb = Some(1.0);
     same[1].total_mb = 2.0;
-    let at = FetchTime(at("2026-01-02T12:00:00Z"));
+    let first = FetchTime(at("2026-01-02T12:00:00Z"));
     let stats = store
         .with_conn(|c| {
             let tx = usage::begin(c)?;
-            let stats = usage::upsert_days(&tx, &key(), &same, false, at)?;
+            let stats = usage::upsert_days(&tx, &key(), &same, false, first)?;
             tx.commit()?;
             Ok(stats)
         })
@@ -544,10 +544,12 @@ fn version_7_archive_keeps_every_row_through_subject_ids() {
         download_mb: None,
         total_mb: 1.0,
     });
+    // A later fetch than the one that wrote the day (an earlier one never replaces it).
+    let later = FetchTime(at("2026-01-03T00:00:00Z"));
     store
         .with_conn(|c| {
             let tx = usage::begin(c)?;
-            usage::upsert_days(&tx, &key(), &same, false, at)?;
+            usage::upsert_days(&tx, &key(), &same, false, later)?;
             tx.commit()?;
             Ok(())
         })
@@ -583,7 +585,8 @@ fn schema_11_relabels_customer_balances_as_mb() {
         let conn = rusqlite::Connection::open(dir.db()).unwrap();
         conn.execute_batch(
             "DROP VIEW hydraproxy_order_history; DROP VIEW hostens_invoices; \
-             DROP VIEW hostens_service_history; PRAGMA user_version = 10; \
+             DROP VIEW hostens_service_history; DROP VIEW suspect_days; DROP TABLE day_flag; \
+             PRAGMA user_version = 10; \
              INSERT INTO balance_snapshot VALUES \
              ('infiniteproxies', 'main', '2026-03-01', 'customer_balance:alice', 150, 'GB', '2026-03-01T10:00:00Z'), \
              ('infiniteproxies', 'main', '2026-03-01', 'balance_mobile_mb', 3000, 'MB', '2026-03-01T10:00:00Z'), \

@@ -299,11 +299,13 @@ pub fn parse_details(
             kind: CounterKind::Download,
             value_mb: check_mb("bw_in", details.bw_in * mb_per_unit)?,
             read_at,
+            limit_mb: None,
         },
         CounterReading {
             kind: CounterKind::Upload,
             value_mb: check_mb("bw_out", details.bw_out * mb_per_unit)?,
             read_at,
+            limit_mb: None,
         },
     ];
     Ok((readings, value))

@@ -216,6 +216,11 @@ fn counter_usage(
             kind: CounterKind::Total,
             value_mb: mb,
             read_at: None,
+            // The allocation: a day above it is implausible. A nonsense one is no limit.
+            limit_mb: counters
+                .data
+                .map(|bytes| bytes / BYTES_PER_MB)
+                .filter(|mb| mb.is_finite() && *mb > 0.0),
         }],
         raw: vec![API.raw(endpoint, resp)],
         ..SubjectUsage::default()
