@@ -152,14 +152,30 @@ pub struct CounterReading {
 }
 
 /// A response body as it came from the provider, kept for `keep_raw`.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The body is as it came: whatever keeps it removes the secrets first
+/// (`redact::redact_body` with [`RawResponse::secret_keys`]), so a body that is not
+/// kept costs no redaction. Its `Debug` shows the body's length, never the body.
+#[derive(Clone, PartialEq)]
 pub struct RawResponse {
     /// The endpoint it came from, without host or query (e.g. `view_usage_history/`).
     pub endpoint: String,
     /// The HTTP status code.
     pub status: u16,
-    /// The body bytes, capped by `max_body_bytes`.
+    /// The body bytes, capped by `max_body_bytes`; secrets still in it.
     pub body: bytes::Bytes,
+    /// The provider's own names of credential fields, removed before the body is kept.
+    pub secret_keys: &'static [&'static str],
+}
+
+impl std::fmt::Debug for RawResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawResponse")
+            .field("endpoint", &self.endpoint)
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 /// Everything a provider fetched for one subject in one request cycle.

@@ -142,6 +142,12 @@ pub(crate) fn print_table(rows: &[Vec<String>]) {
 
 /// Rows as columns, the first row being the header; numeric columns are right-aligned.
 pub(crate) fn render_columns(rows: &[Vec<String>]) -> String {
+    // Whatever the archive holds, a terminal gets no control character to act on.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| crate::redact::escape_control(c)).collect())
+        .collect();
+    let rows = rows.as_slice();
     let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
         .map(|i| {
             rows.iter()

@@ -357,6 +357,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     config
         .warnings
         .extend(permission_warnings(path, has_inline_secret));
+    let dirs = [
+        crate::files::loose_dir_warning(path, "the config"),
+        crate::files::loose_dir_warning(&config.archive.database, "the archive"),
+    ];
+    config.warnings.extend(dirs.into_iter().flatten());
     Ok(config)
 }
 

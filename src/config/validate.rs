@@ -113,6 +113,7 @@ impl Validator<'_> {
         if let (SecretOrigin::File, Some(file)) = (origin, &file) {
             super::permission_warnings(file, true)
                 .into_iter()
+                .chain(crate::files::loose_dir_warning(file, "the secret file"))
                 .for_each(|w| self.warn(format!("`{key}_file`: {w}")));
         }
         Ok((secret, origin == SecretOrigin::Inline))

@@ -17,7 +17,7 @@ pub(crate) const MAX_MESSAGE_CHARS: usize = 200;
 /// One provider API's conventions.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Api {
-    /// Body keys never kept (any key naming one, see [`super::json::redact_keys`]).
+    /// Body keys never kept, beside every key naming a secret (see [`crate::redact`]).
     pub secret_fields: &'static [&'static str],
     /// The provider's own error message in a body, if it holds one.
     pub error_message: fn(&[u8]) -> Option<String>,
@@ -98,17 +98,14 @@ impl Api {
         Ok(resp)
     }
 
-    /// The response as it may be kept: secret keys removed.
+    /// The response, to be kept with its secrets removed (`redact::redact_body` with
+    /// this API's secret fields) by whatever keeps it.
     pub(crate) fn raw(&self, endpoint: &str, resp: &Response) -> RawResponse {
-        let body = if self.secret_fields.is_empty() {
-            resp.body.clone()
-        } else {
-            super::json::redact_keys(&resp.body, self.secret_fields)
-        };
         RawResponse {
             endpoint: endpoint.to_owned(),
             status: resp.status.as_u16(),
-            body,
+            body: resp.body.clone(),
+            secret_keys: self.secret_fields,
         }
     }
 

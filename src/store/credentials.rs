@@ -9,11 +9,16 @@
 //! that rotates a token holds an advisory lock on `<archive>.credentials.lock`
 //! from reading the stored chain until the new one is stored, so two processes
 //! never present the same refresh token. Nothing here logs or formats a token.
+//!
+//! Neither the file nor its lock is reached through a symbolic link (`O_NOFOLLOW`),
+//! and each must be a regular file owned by the service's user (this process's,
+//! or the archive's owner when root runs a command for the service): a planted
+//! link would make the service create, or `backup` copy, a file anywhere.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +63,14 @@ pub enum CredentialError {
         #[source]
         source: std::io::Error,
     },
+    /// The file or its lock is a link, not a regular file, or another user's.
+    #[error("{reason}; move it away and restart")]
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The file is not what this program writes.
     #[error("{} is not a credential file of usage-archiver ({reason}); move it away and restart", .path.display())]
     Corrupt {
@@ -73,6 +86,7 @@ pub enum CredentialError {
 pub struct CredentialFile {
     path: PathBuf,
     lock_path: PathBuf,
+    archive: PathBuf,
 }
 
 impl CredentialFile {
@@ -85,7 +99,67 @@ impl CredentialFile {
         Self {
             path: archive.with_file_name(format!("{name}.credentials")),
             lock_path: archive.with_file_name(format!("{name}.credentials.lock")),
+            archive: archive.to_path_buf(),
         }
+    }
+
+    /// Opens `path` (the file or its lock) without following a link, and checks it is a
+    /// regular file of the service's user.
+    fn open_private(
+        &self,
+        path: &Path,
+        options: &mut OpenOptions,
+    ) -> Result<File, CredentialError> {
+        let file = crate::files::open_nofollow(path, options).map_err(|source| {
+            let what = if source.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                "refusing to follow the symbolic link at"
+            } else {
+                "cannot open"
+            };
+            CredentialError::Io {
+                what,
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        let owner = crate::files::owner_of(&self.archive);
+        match crate::files::not_private(&file, path, owner) {
+            None => Ok(file),
+            Some(reason) => Err(CredentialError::Unsafe {
+                path: path.to_path_buf(),
+                reason,
+            }),
+        }
+    }
+
+    /// The file's bytes for a copy (`backup`), once they parse as a credential file;
+    /// `None` when there is none. Never through a link, never a file of another user.
+    pub fn read_for_copy(&self) -> Result<Option<Vec<u8>>, CredentialError> {
+        use std::io::Read;
+        let mut file = match self.open_private(&self.path, OpenOptions::new().read(true)) {
+            Err(CredentialError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            other => other?,
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|source| CredentialError::Io {
+                what: "cannot read",
+                path: self.path.clone(),
+                source,
+            })?;
+        self.parse(&bytes)?;
+        Ok(Some(bytes))
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<Content, CredentialError> {
+        serde_json::from_slice(bytes).map_err(|e| CredentialError::Corrupt {
+            path: self.path.clone(),
+            reason: format!("line {}, column {}", e.line(), e.column()),
+        })
     }
 
     /// The file's path.
@@ -105,24 +179,22 @@ impl CredentialFile {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(dir).map_err(io("cannot create the directory", dir))?;
+            crate::files::create_private_dirs(dir)
+                .map_err(io("cannot create the directory", dir))?;
         }
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&self.lock_path)
-            .map_err(io("cannot open the lock", &self.lock_path))?;
+        let lock = self.open_private(
+            &self.lock_path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )?;
         lock.lock().map_err(io("cannot lock", &self.lock_path))?;
-        let content = match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CredentialError::Corrupt {
-                path: self.path.clone(),
-                reason: format!("line {}, column {}", e.line(), e.column()),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Content::default(),
-            Err(e) => return Err(io("cannot read", &self.path)(e)),
+        let content = match self.read_for_copy()? {
+            Some(bytes) => self.parse(&bytes)?,
+            None => Content::default(),
         };
         Ok(CredentialLock {
             file: self.clone(),
@@ -182,35 +254,28 @@ impl CredentialLock {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-        let tmp = path.with_file_name(format!(
-            ".{}.{}.tmp",
-            path.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default(),
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&tmp);
-        let result = (|| {
-            let mut out = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io("cannot create", &tmp))?;
-            out.write_all(&text).map_err(io("cannot write", &tmp))?;
-            out.sync_all().map_err(io("cannot sync", &tmp))?;
-            std::fs::rename(&tmp, path).map_err(io("cannot replace", path))?;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(io("cannot sync the directory", dir))?;
-            }
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        // A new file under a random name (never an existing one, which could be a planted
+        // link); removed on failure, and only it.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".credentials.")
+            .suffix(".tmp")
+            .permissions(std::fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)
+            .map_err(io("cannot create a temporary file in", dir))?;
+        tmp.write_all(&text)
+            .map_err(io("cannot write", tmp.path()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(io("cannot sync", tmp.path()))?;
+        tmp.persist(path)
+            .map_err(|e| io("cannot replace", path)(e.error))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("cannot sync the directory", dir))
     }
 }
 

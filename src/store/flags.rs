@@ -3,7 +3,7 @@
 //! A final day above what its subject could use in a day (the counter's own
 //! allocation, or the account's `max_day_mb`) is kept as the provider gave it
 //! and marked in `day_flag` (the `suspect_days` view). A later change to the
-//! day clears its mark ([`clear`], called by the upsert), and the write that
+//! day clears its mark (`clear`, called by the upsert), and the write that
 //! changed it marks it again if it is still implausible. The read side gives
 //! `status` the recent marks, and the revisions of final rows: a final
 //! figure that changes is news to whoever billed from it, and one that

@@ -165,11 +165,13 @@ pub fn insert_raw(
     error: Option<&str>,
     at: FetchTime,
 ) -> Result<(), StoreError> {
+    // Secrets leave the body here, where it is kept, and only here.
+    let body = crate::redact::redact_body(&raw.body, raw.secret_keys);
     conn.prepare_cached(
         "INSERT INTO raw_response (provider, account, subject, endpoint, http_status, fetched_at, error, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![provider, account, subject, raw.endpoint, raw.status, at.rfc3339(), error.map(bounded), raw.body.as_ref()])?;
+    .execute(params![provider, account, subject, raw.endpoint, raw.status, at.rfc3339(), error.map(bounded), body.as_ref()])?;
     Ok(())
 }
 

@@ -204,6 +204,22 @@ impl<'a> AccountRun<'a> {
         let mut prefetched = std::collections::BTreeMap::new();
         let mut listed = std::collections::BTreeMap::new();
         match cancellable(cancel, self.provider.discover_subjects()).await {
+            Some(Ok(found))
+                if found.subjects.len() + found.prefetched.len() > self.account.max_subjects =>
+            {
+                let e = ProviderError::Api {
+                    endpoint: "discovery".to_owned(),
+                    message: format!(
+                        "the listings named {} subjects, more than max_subjects = {} of [[{}]] {:?}; \
+                         none of them was fetched (raise max_subjects if the account really has that many)",
+                        found.subjects.len() + found.prefetched.len(),
+                        self.account.max_subjects,
+                        self.account.kind.as_str(),
+                        self.account.name
+                    ),
+                };
+                failures.push(self.failure(None, &e, fetched).await?);
+            }
             Some(Ok(found)) => {
                 listed = found.listed;
                 for e in &found.errors {
@@ -227,6 +243,20 @@ impl<'a> AccountRun<'a> {
             .call(move |c| runs::load_recent_subjects(c, kind, &name, &since))
             .await?;
         subjects.extend(archived);
+        let (subjects, unprintable): (Vec<String>, Vec<String>) = subjects
+            .into_iter()
+            .partition(|s| !s.chars().any(char::is_control));
+        for id in unprintable {
+            let shown = crate::redact::escape_control(&id);
+            let e = ProviderError::Api {
+                endpoint: "discovery".to_owned(),
+                message: format!(
+                    "the id {} holds control characters (a terminal would act on them); the subject is skipped",
+                    crate::providers::quote(&shown)
+                ),
+            };
+            failures.push(self.failure(Some(shown), &e, fetched).await?);
+        }
         let (usable, too_long): (Vec<String>, Vec<String>) = subjects
             .into_iter()
             .partition(|s| !s.is_empty() && s.len() <= MAX_SUBJECT_BYTES);
@@ -517,6 +547,7 @@ fn check_periods(
             endpoint: "response".to_owned(),
             status: 0,
             body: bytes::Bytes::new(),
+            secret_keys: &[],
         });
         return Err(ProviderError::Malformed {
             endpoint: raw.endpoint.clone(),

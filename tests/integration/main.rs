@@ -42,14 +42,20 @@ mod http;
 mod hydraproxy;
 // The InfiniteProxies source against httpmock: both payload shapes, auth forms, 404 as gone.
 mod infiniteproxies;
+// What a listing may name: no control characters, at most max_subjects.
+mod listings;
 // Golden outputs of status and report, CSV, metrics.
 mod output;
 // Counter snapshots placed by time, not arrival; inflated archives repaired.
 mod order;
+// Backups that keep what they made; credential files and directories that follow no links.
+mod private_files;
 // The ProxyShard source against httpmock: counters, paging, orders, no proxy passwords.
 mod proxyshard;
 // The fetch plan: cost follows activity, every closed day still fetched in time.
 mod plan;
+// Secrets under any spelling stripped from kept bodies, credentials in values masked.
+mod redaction;
 // Readers beside the writer: nobody sees "database is locked".
 mod readers;
 // Secrets appear in no output, log, error or shared table.

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::SECRET_FIELDS;
 use crate::model::{BalanceSnapshot, CounterKind, CounterReading, MonthResources, MonthUsage};
-use crate::providers::json::{check_mb, decode, decode_value, quote, strip};
+use crate::providers::json::{check_mb, decode, decode_value, quote};
+use crate::redact::strip;
 
 /// Wire types, named after the endpoints.
 mod api {
@@ -223,7 +224,7 @@ fn details(id: &str, body: &[u8], key: &str, amounts: &[&str]) -> Result<Value, 
             quote(&got)
         ));
     }
-    strip(&mut value, SECRET_FIELDS);
+    let _ = strip(&mut value, SECRET_FIELDS);
     for field in amounts {
         if value.get(*field).is_some() {
             let number = amount(&value, field)?;
@@ -289,7 +290,7 @@ pub fn parse_details(
         return Err("expected the server details object".to_owned());
     }
     let details: api::Details = decode_value(value.clone())?;
-    strip(&mut value, SECRET_FIELDS);
+    let _ = strip(&mut value, SECRET_FIELDS);
     let read_at = value
         .get("synch_date")
         .and_then(Value::as_str)

@@ -309,6 +309,7 @@ fn parse_pair(status: u16, body: &[u8]) -> Result<TokenPair, ProviderError> {
             endpoint: TOKEN.to_owned(),
             status,
             body: bytes::Bytes::from_static(b"[token response withheld]"),
+            secret_keys: &[],
         })
     };
     // Never serde's message: a token of the wrong type (a number) would be quoted in it.

@@ -17,12 +17,13 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::endpoint::{Api, shorten};
-use super::json::{decode, quote, strip};
+use super::json::{decode, quote};
 use super::{Cadence, Discovery, Listed, ListedState, Provider, ProviderKind};
 use crate::config::{AccountConfig, ProxyShardSettings, Secret};
 use crate::error::ProviderError;
 use crate::http::{AccountClient, Response};
 use crate::model::{BalanceSnapshot, RawResponse, SubjectUsage};
+use crate::redact::strip;
 pub use parse::{
     BYTES_PER_MB, parse_me, parse_order, parse_orders, parse_profile, parse_sub_user,
     parse_sub_users,
@@ -34,7 +35,7 @@ const PAGE_LIMIT: usize = 100;
 /// A listing longer than this many pages is cut off with an error.
 const MAX_PAGES: usize = 10_000;
 /// Fields never kept: any whose name contains `password` (`proxy_password` in any
-/// spelling; see `json::redact_keys`).
+/// spelling; see `crate::redact`).
 const SECRET_FIELDS: &[&str] = &["password"];
 
 /// ProxyShard's conventions: error bodies are `{"success": false, "message": …}`.
@@ -181,7 +182,7 @@ impl ProxyShard {
             let short = listing.orders.len() < PAGE_LIMIT;
             ids.extend(listing.orders.into_iter().map(|o| {
                 let mut row = Value::Object(o.row);
-                strip(&mut row, SECRET_FIELDS);
+                let _ = strip(&mut row, SECRET_FIELDS);
                 (o.order_id, row)
             }));
             if short || listing.next.as_deref().is_none_or(str::is_empty) {

@@ -11,7 +11,8 @@ use crate::error::ProviderError;
 use crate::http::Response;
 use crate::model::{BalanceSnapshot, CounterKind, CounterReading, EntityRecord, SubjectUsage};
 use crate::providers::SubjectResult;
-use crate::providers::json::{check_mb, decode, decode_value, quote, strip};
+use crate::providers::json::{check_mb, decode, decode_value, quote};
+use crate::redact::strip;
 
 /// Bytes in the MB the archive stores (MiB: 2^20).
 pub const BYTES_PER_MB: f64 = 1_048_576.0;
@@ -173,7 +174,7 @@ pub fn parse_order(id: &str, resp: &Response) -> Result<SubjectUsage, ProviderEr
         .map(Value::take)
         .filter(Value::is_object)
         .ok_or_else(|| API.malformed(ORDER, "no `order` object".to_owned(), resp))?;
-    strip(&mut order, SECRET_FIELDS);
+    let _ = strip(&mut order, SECRET_FIELDS);
     Ok(SubjectUsage {
         records: vec![EntityRecord {
             kind: "order".to_owned(),
