@@ -5,6 +5,7 @@
 #
 #   scripts/mutants.sh                 # src/store and src/providers (hours on 2 cores)
 #   scripts/mutants.sh store           # one of them
+#   scripts/mutants.sh store/backup.rs files.rs   # single files
 #   scripts/mutants.sh -- --list       # extra cargo-mutants options after --
 #
 # Not in CI: too slow on 2 cores. Run it before resolving an issue that touches the store;
@@ -19,7 +20,10 @@ fi
 
 files=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-    files+=(--file "src/$1/**")
+    case "$1" in
+        *.rs) files+=(--file "src/$1") ;;
+        *) files+=(--file "src/$1/**") ;;
+    esac
     shift
 done
 [ "${1:-}" = "--" ] && shift
