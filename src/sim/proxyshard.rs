@@ -31,6 +31,12 @@ pub struct SimProxyShard {
     pub orders: u64,
     /// Seed of the generated figures.
     pub seed: u64,
+    /// The most rows a page holds, whatever `limit` asks (the API's own cap is 100).
+    pub page_cap: u64,
+    /// Paging as terse as the user API document allows: `count` is the rows of the page
+    /// (its definition for orders) also for sub-users (whose notes call it a total), and
+    /// the order listing sends no `next`.
+    pub terse_paging: bool,
 }
 
 impl SimProxyShard {
@@ -40,6 +46,8 @@ impl SimProxyShard {
             sub_users: 5,
             orders: 130,
             seed: 5,
+            page_cap: 100,
+            terse_paging: false,
         }
     }
 
@@ -115,13 +123,13 @@ fn type_offset(q: &HashMap<String, String>) -> u64 {
     }
 }
 
-fn page(q: &HashMap<String, String>) -> (u64, u64) {
+fn page(sim: &SimProxyShard, q: &HashMap<String, String>) -> (u64, u64) {
     let offset = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
     let limit = q
         .get("limit")
         .and_then(|v| v.parse().ok())
         .unwrap_or(20u64)
-        .clamp(1, 100);
+        .clamp(1, sim.page_cap.clamp(1, 100));
     (offset, limit)
 }
 
@@ -164,7 +172,7 @@ async fn sub_users(
     if let Some(d) = denied(&headers) {
         return d;
     }
-    let (offset, limit) = page(&q);
+    let (offset, limit) = page(&s.sim, &q);
     let base = type_offset(&q);
     let data: Vec<Value> = (offset..(offset + limit).min(s.sim.sub_users))
         .map(|i| {
@@ -174,7 +182,12 @@ async fn sub_users(
             user
         })
         .collect();
-    Json(json!({"success": true, "count": s.sim.sub_users, "data": data})).into_response()
+    let count = if s.sim.terse_paging {
+        data.len() as u64
+    } else {
+        s.sim.sub_users
+    };
+    Json(json!({"success": true, "count": count, "data": data})).into_response()
 }
 
 async fn sub_user(
@@ -207,12 +220,12 @@ async fn orders(
     if let Some(d) = denied(&headers) {
         return d;
     }
-    let (offset, limit) = page(&q);
+    let (offset, limit) = page(&s.sim, &q);
     let end = (offset + limit).min(s.sim.orders);
     let orders: Vec<Value> = (offset + 1..=end)
         .map(|id| json!({"order_id": id, "product_id": 3, "product_name": "Standart Residential Proxy", "cycle_id": 1, "cycle_name": "monthly", "expires_at": null, "auto_renewal": false, "tag": null}))
         .collect();
-    let next = (end < s.sim.orders)
+    let next = (end < s.sim.orders && !s.sim.terse_paging)
         .then(|| format!("/user/api/orders?status=all&offset={end}&limit={limit}"));
     Json(json!({"success": true, "orders": orders, "count": orders.len(), "prev": null, "next": next})).into_response()
 }

@@ -274,9 +274,10 @@ impl<'a> AccountRun<'a> {
         let due = self.plan(usable, &listed, fetched).await?;
         Ok(due
             .into_iter()
-            .map(|s| {
-                let data = prefetched.remove(&s).map(|d| (d, fetched));
-                (s, data)
+            .map(|subject| Planned {
+                prefetched: prefetched.remove(&subject).map(|d| (d, fetched)),
+                listing: listed.get(&subject).and_then(|l| l.row.clone()),
+                subject,
             })
             .collect())
     }
@@ -381,7 +382,7 @@ impl<'a> AccountRun<'a> {
         let fetch = async {
             let stop = &stop;
             futures_util::stream::iter(subjects)
-                .map(|(subject, prefetched)| self.fetch_subject(subject, prefetched, cancel, stop))
+                .map(|planned| self.fetch_subject(planned, cancel, stop))
                 .buffer_unordered(parallel)
                 .for_each(|fetched| {
                     let sender = &sender;
@@ -418,11 +419,15 @@ impl<'a> AccountRun<'a> {
     /// One subject's data: fetched, or carried by discovery. `None` when skipped.
     async fn fetch_subject(
         &self,
-        subject: String,
-        prefetched: Option<(SubjectResult, FetchTime)>,
+        planned: Planned,
         cancel: &CancellationToken,
         stop: &AtomicBool,
     ) -> Option<Fetched> {
+        let Planned {
+            subject,
+            prefetched,
+            listing,
+        } = planned;
         if cancel.is_cancelled() || stop.load(Ordering::Relaxed) {
             return None;
         }
@@ -455,6 +460,7 @@ impl<'a> AccountRun<'a> {
             subject,
             result,
             fetched,
+            listing,
         })
     }
 
@@ -613,8 +619,16 @@ async fn cancellable<T>(cancel: &CancellationToken, work: impl Future<Output = T
     }
 }
 
-/// A subject to sync, with its data when discovery already carried it.
-type Planned = (String, Option<(SubjectResult, FetchTime)>);
+/// A subject to sync, with its data when discovery already carried it, and the listing's
+/// row its snapshot is taken against.
+struct Planned {
+    subject: String,
+    prefetched: Option<(SubjectResult, FetchTime)>,
+    listing: Option<ListingRow>,
+}
+
+/// The entity a daily snapshot is kept as (kind, id), and the listing's row of it.
+pub(super) type ListingRow = (String, String, serde_json::Value);
 
 #[cfg(test)]
 mod tests {

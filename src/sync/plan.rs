@@ -177,6 +177,9 @@ fn vouched(
         && facts.covered.get(c.subject) == Some(&(today - TimeDelta::days(1)))
 }
 
+/// Where a snapshot keeps the listing's row it was taken against (the writer puts it there).
+pub(super) const LISTING_KEY: &str = "listing";
+
 /// For a daily snapshot its listing names (`None` when it names none): due when the
 /// entity has no snapshot yet, or when a field of the listing's row differs from the
 /// latest snapshot; else once per UTC day, unless the listing reports it ended (then
@@ -186,11 +189,16 @@ fn daily_due(c: &Candidate<'_>, facts: &PlanFacts, today: NaiveDate) -> Option<b
     let Some((taken, snapshot)) = facts.snapshots.get(&(kind.clone(), id.clone())) else {
         return Some(true);
     };
-    let changed = row.as_object().is_some_and(|fields| {
-        fields
-            .iter()
-            .any(|(k, v)| snapshot.get(k).is_some_and(|kept| kept != v))
-    });
+    // The row the snapshot was taken against; snapshots from before it was kept are
+    // compared field by field with the details.
+    let changed = match snapshot.get(LISTING_KEY) {
+        Some(kept) => kept != row,
+        None => row.as_object().is_some_and(|fields| {
+            fields
+                .iter()
+                .any(|(k, v)| snapshot.get(k).is_some_and(|kept| kept != v))
+        }),
+    };
     Some(changed || (*taken < today && !is_ended(c)))
 }
 

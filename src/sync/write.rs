@@ -27,6 +27,8 @@ pub(super) struct Fetched {
     pub(super) subject: String,
     pub(super) result: SubjectResult,
     pub(super) fetched: FetchTime,
+    /// The listing's row the subject's snapshot is taken against, if it has one.
+    pub(super) listing: Option<super::ListingRow>,
 }
 
 /// One subject's rows, ready to write inside a batch's transaction.
@@ -131,6 +133,24 @@ impl SubjectWrite {
     }
 }
 
+/// Keeps the listing's row in the snapshot it was taken against (`listing`), so that the
+/// fetch plan takes it again exactly when the listing changes, whatever the details say
+/// beside it (a Hostens service's listing and details disagree on its status).
+fn with_listing(data: &mut SubjectUsage, listing: Option<super::ListingRow>) {
+    let Some((kind, id, row)) = listing else {
+        return;
+    };
+    for record in data
+        .records
+        .iter_mut()
+        .filter(|r| r.kind == kind && r.id == id)
+    {
+        if let Some(fields) = record.data.as_object_mut() {
+            fields.insert(super::plan::LISTING_KEY.to_owned(), row.clone());
+        }
+    }
+}
+
 /// What writing one subject did.
 struct Written {
     subject: String,
@@ -160,10 +180,14 @@ impl AccountRun<'_> {
             subject,
             result,
             fetched,
+            listing,
         } in batch
         {
             match result.and_then(|data| check_periods(&subject, data, fetched)) {
-                Ok(data) => writes.push(self.subject_write(subject, data, fetched)),
+                Ok(mut data) => {
+                    with_listing(&mut data, listing);
+                    writes.push(self.subject_write(subject, data, fetched));
+                }
                 Err(ProviderError::NotFound { message, .. }) => {
                     self.record_gone(subject, message).await?;
                     outcome.ok += 1;

@@ -170,3 +170,73 @@ async fn a_listing_above_max_subjects_fails_naming_the_count() {
         60
     );
 }
+
+/// A Hostens account whose `GET /server` fails (or that has no server) still archives its
+/// invoices, services and balance; a failure makes the run partial and names the listing.
+// See: issue 23.3
+#[tokio::test]
+async fn a_failing_server_listing_keeps_invoices_services_and_balance() {
+    for (status, body, expected) in [
+        (500, "<html>oops</html>", RunStatus::Partial),
+        (404, r#"{"error": ["Not found"]}"#, RunStatus::Ok),
+        (200, "{}", RunStatus::Ok),
+    ] {
+        let server = MockServer::start_async().await;
+        let dir = TestDir::new();
+        server
+            .mock_async(|when, then| {
+                when.path("/server");
+                then.status(status).body(body);
+            })
+            .await;
+        for (path, name) in [
+            ("/balance", "balance__braces_fixed.json"),
+            ("/invoice", "invoice__list.json"),
+            ("/invoice/308976", "invoice_details__documented.json"),
+            ("/service", "service__list.json"),
+            ("/service/301", "service_details__documented.json"),
+        ] {
+            server
+                .mock_async(|when, then| {
+                    when.path(path);
+                    then.status(200).body(fixture("hostens", name));
+                })
+                .await;
+        }
+        let text = format!(
+            "[archive]\ndatabase = {:?}\n\n[http]\nmax_retries = 0\n\n[[hostens]]\nname = \"main\"\n\
+             base_url = \"{}\"\nallow_insecure_http = true\nusername = \"u@example.com\"\npassword = \"{TOKEN}\"\n",
+            dir.db().display().to_string(),
+            server.base_url()
+        );
+        let config = config::parse(&text, Path::new("t.toml")).unwrap().config;
+        let report = sync_at(&config, at("2026-04-01T12:00:00Z")).await;
+        assert_eq!(
+            report.status, expected,
+            "GET /server {status}: {:?}",
+            report.errors
+        );
+        if expected == RunStatus::Partial {
+            assert!(
+                report.errors.iter().any(|e| e.starts_with("server:")),
+                "{:?}",
+                report.errors
+            );
+        }
+        assert_eq!(
+            count(&dir.db(), "SELECT count(*) FROM hostens_invoices"),
+            1,
+            "GET /server {status}"
+        );
+        assert_eq!(
+            count(&dir.db(), "SELECT count(*) FROM hostens_service_history"),
+            1
+        );
+        assert!(
+            count(
+                &dir.db(),
+                "SELECT count(*) FROM balance_snapshots WHERE provider = 'hostens'"
+            ) > 0
+        );
+    }
+}

@@ -30,6 +30,8 @@ mod archive_file;
 mod finality;
 // Field hardening: credentials, redirects, clocks, files, failures that stay visible.
 mod hardening;
+// Objects that end are recorded ended: one snapshot of the change, none after.
+mod endings;
 // Fault injection through the simulator: retried or recorded, never archived.
 mod faults;
 // Every provider parser fed random and mutated documented bodies.

@@ -434,3 +434,39 @@ fn proxyshard_config_section() {
         .to_string();
     assert!(err.contains("proxyshard.currency"), "{err}");
 }
+
+/// Paging never stops early, whatever `count` means and whatever `limit` the server
+/// honours: with `count` the page's size and no `next` (the user API document's reading),
+/// and with pages capped at 40 rows while 100 are asked, every sub-user and every order
+/// is archived.
+// See: issue 23.2
+#[tokio::test]
+async fn paging_collects_every_row_whatever_count_means() {
+    use usage_archiver::sim::{SimConfig, Simulator};
+    for (terse_paging, page_cap) in [(true, 100), (false, 40), (true, 40)] {
+        let mut sim_config = SimConfig::demo();
+        sim_config.proxyshard.sub_users = 250;
+        sim_config.proxyshard.orders = 230;
+        sim_config.proxyshard.terse_paging = terse_paging;
+        sim_config.proxyshard.page_cap = page_cap;
+        let sim = Simulator::start(sim_config).await.unwrap();
+        let dir = TestDir::new();
+        let mut config = config::parse(&sim.daemon_toml(&dir.db()), Path::new("t.toml"))
+            .unwrap()
+            .config;
+        config.accounts.retain(|a| a.kind.as_str() == "proxyshard");
+        let store = usage_archiver::store::Store::open(&dir.db()).unwrap();
+        assert_all_ok(&sync_all(&sim, &config, &store, at("2026-04-01T10:00:00Z")).await);
+        let case = format!("terse {terse_paging}, cap {page_cap}");
+        let sub_users = count(
+            &dir.db(),
+            "SELECT count(*) FROM subjects WHERE subject GLOB '*/u*'",
+        );
+        assert_eq!(sub_users, 2 * 250, "{case}");
+        let orders = count(
+            &dir.db(),
+            "SELECT count(DISTINCT order_id) FROM proxyshard_order_history",
+        );
+        assert_eq!(orders, 230, "{case}");
+    }
+}

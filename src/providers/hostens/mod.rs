@@ -209,12 +209,24 @@ impl Provider for Hostens {
         ProviderKind::Hostens
     }
 
-    /// Servers, invoices and services. A failing invoice or service listing leaves the
-    /// servers to sync (the run is partial); one that is not found (404) has none.
+    /// Servers, invoices and services. A listing that fails leaves the others to sync
+    /// (the run is partial, the failure named); one that is not found (404) has none.
+    /// Only rejected credentials fail discovery whole.
     async fn discover_subjects(&self) -> Result<Discovery, ProviderError> {
-        let resp = self.get(SERVERS, &["server"]).await?;
-        let servers = parse_servers(&resp.body).map_err(|r| API.malformed(SERVERS, r, &resp))?;
         let mut discovery = Discovery::default();
+        let servers = match self.get(SERVERS, &["server"]).await {
+            Ok(resp) => parse_servers(&resp.body).map_err(|r| API.malformed(SERVERS, r, &resp)),
+            Err(e) => Err(e),
+        };
+        let servers = match servers {
+            Ok(servers) => servers,
+            Err(ProviderError::NotFound { .. }) => Vec::new(),
+            Err(e) if e.is_rejected() => return Err(e),
+            Err(e) => {
+                discovery.errors.push(e);
+                Vec::new()
+            }
+        };
         for server in servers {
             let listed = Listed {
                 label: server.label,

@@ -159,8 +159,10 @@ pub fn parse_invoices(body: &[u8]) -> Result<Vec<Listed>, String> {
         .collect()
 }
 
-/// Services from `GET /service`: id, and the fields the details repeat. The status is
-/// left out of the comparison: the document's own listing and details disagree on it.
+/// Services from `GET /service`: id, status, and the fields the details repeat. The
+/// snapshot keeps the row it was taken against, so a status the listing changes is taken
+/// again once, even where the listing and the details disagree on it (the document's
+/// own examples say `Pending` and `Active` for service 301).
 pub fn parse_services(body: &[u8]) -> Result<Vec<Listed>, String> {
     listing(body, "services", "service")?
         .into_iter()
@@ -174,6 +176,10 @@ pub fn parse_services(body: &[u8]) -> Result<Vec<Listed>, String> {
                 Some("Terminated" | "Cancelled" | "Fraud")
             );
             let mut row = serde_json::Map::new();
+            row.insert(
+                "status".to_owned(),
+                status.clone().map_or(Value::Null, Value::from),
+            );
             for key in ["name", "domain", "billingcycle", "next_due"] {
                 row.insert(
                     key.to_owned(),

@@ -38,6 +38,14 @@ const MAX_PAGES: usize = 10_000;
 /// spelling; see `crate::redact`).
 const SECRET_FIELDS: &[&str] = &["password"];
 
+/// One page of a listing: its rows, the first row's id (a repeated page shows by it), and
+/// the `count` it claims.
+struct Page<T> {
+    rows: Vec<T>,
+    first: Option<String>,
+    count: Option<u64>,
+}
+
 /// ProxyShard's conventions: error bodies are `{"success": false, "message": …}`.
 const API: Api = Api {
     secret_fields: SECRET_FIELDS,
@@ -114,85 +122,110 @@ impl ProxyShard {
         parse_profile(&format!("{proxy_type}/owner"), &resp)
     }
 
-    /// Every sub-user of one proxy type, all pages; stops safely on a repeated page.
+    /// Every row of a paged listing (`offset`/`limit`), with the page it came on.
+    ///
+    /// Paging goes on until a page is empty, repeats the one before, or is shorter than an
+    /// earlier one (the last). `count` and `next` decide nothing: the document calls the
+    /// orders' `count` the "number of orders in the current result set" while the
+    /// residential notes call the sub-users' `count` a total, and a server may cap `limit`
+    /// below what was asked, so a first page shorter than the limit is followed by one
+    /// more request (a "not found" past the first page ends the listing too). A `count`
+    /// above the rows found is warned about.
+    async fn all_pages<T>(
+        &self,
+        endpoint: &'static str,
+        path: &[&str],
+        query: &[(&str, String)],
+        parse_page: fn(&Response) -> Result<Page<T>, ProviderError>,
+    ) -> Result<Vec<(T, Response)>, ProviderError> {
+        let mut all = Vec::new();
+        let (mut previous_first, mut largest, mut claimed) = (None, 0, None);
+        for _ in 0..MAX_PAGES {
+            let mut page_query = query.to_vec();
+            page_query.push(("offset", all.len().to_string()));
+            page_query.push(("limit", PAGE_LIMIT.to_string()));
+            let resp = match self.get(endpoint, path, &page_query).await {
+                // Past the last page, a server may answer "not found" instead of nothing.
+                Err(ProviderError::NotFound { .. }) if !all.is_empty() => break,
+                other => other?,
+            };
+            let page = parse_page(&resp)?;
+            claimed = page.count.or(claimed);
+            let rows = page.rows.len();
+            if rows == 0 || page.first.is_some() && page.first == previous_first {
+                if rows > 0 {
+                    tracing::warn!(
+                        endpoint,
+                        offset = all.len(),
+                        "Listing repeated a page; stopping there"
+                    );
+                }
+                break;
+            }
+            previous_first = page.first;
+            all.extend(page.rows.into_iter().map(|row| (row, resp.clone())));
+            if rows < largest {
+                break;
+            }
+            largest = largest.max(rows);
+        }
+        if all.len() >= PAGE_LIMIT * MAX_PAGES {
+            return Err(ProviderError::Api {
+                endpoint: endpoint.to_owned(),
+                message: format!("more than {MAX_PAGES} pages"),
+            });
+        }
+        if let Some(count) = claimed.filter(|c| *c > all.len() as u64) {
+            tracing::warn!(
+                endpoint,
+                count,
+                found = all.len(),
+                "The listing's count is above the rows it gave over every page"
+            );
+        }
+        Ok(all)
+    }
+
+    /// Every sub-user of one proxy type, all pages.
     async fn fetch_sub_users(
         &self,
         proxy_type: &str,
     ) -> Result<Vec<(api::SubUser, Response)>, ProviderError> {
-        let mut all = Vec::new();
-        let mut previous_first: Option<String> = None;
-        for page in 0..MAX_PAGES {
-            let query = [
-                ("proxy_type", proxy_type.to_owned()),
-                ("offset", all.len().to_string()),
-                ("limit", PAGE_LIMIT.to_string()),
-            ];
-            let resp = self
-                .get(SUB_USERS, &["user", "api", "proxies", "sub-users"], &query)
-                .await?;
-            let listing: api::SubUsersResponse = parse(SUB_USERS, &resp)?;
-            let first = listing.data.first().map(|u| u.user_id.clone());
-            if first.is_none() || first == previous_first {
-                if first.is_some() {
-                    tracing::warn!(
-                        proxy_type,
-                        page,
-                        "Sub-user listing repeated a page; stopping there"
-                    );
-                }
-                return Ok(all);
-            }
-            previous_first = first;
-            let done = listing.data.len() < PAGE_LIMIT
-                || listing
-                    .count
-                    .is_some_and(|c| (all.len() + listing.data.len()) as u64 >= c);
-            all.extend(listing.data.into_iter().map(|u| (u, resp.clone())));
-            if done {
-                return Ok(all);
-            }
-        }
-        Err(ProviderError::Api {
-            endpoint: SUB_USERS.to_owned(),
-            message: format!("more than {MAX_PAGES} pages"),
+        let path = ["user", "api", "proxies", "sub-users"];
+        let query = [("proxy_type", proxy_type.to_owned())];
+        self.all_pages(SUB_USERS, &path, &query, |resp| {
+            let listing: api::SubUsersResponse = parse(SUB_USERS, resp)?;
+            Ok(Page {
+                first: listing.data.first().map(|u| u.user_id.clone()),
+                count: listing.count.as_ref().and_then(Value::as_u64),
+                rows: listing.data,
+            })
         })
+        .await
     }
 
-    /// Every order id, all pages of `status=all`; stops safely on a repeated page.
     /// Every order of every status, all pages: its id and its listing row (secrets removed).
     async fn fetch_order_ids(&self) -> Result<Vec<(u64, Value)>, ProviderError> {
-        let mut ids: Vec<(u64, Value)> = Vec::new();
-        let mut previous_first = None;
-        for page in 0..MAX_PAGES {
-            let query = [
-                ("status", "all".to_owned()),
-                ("offset", ids.len().to_string()),
-                ("limit", PAGE_LIMIT.to_string()),
-            ];
-            let resp = self.get(ORDERS, &["user", "api", "orders"], &query).await?;
-            let listing: api::OrdersResponse = parse(ORDERS, &resp)?;
-            let first = listing.orders.first().map(|o| o.order_id);
-            if first.is_none() || first == previous_first {
-                if first.is_some() {
-                    tracing::warn!(page, "Order listing repeated a page; stopping there");
-                }
-                return Ok(ids);
-            }
-            previous_first = first;
-            let short = listing.orders.len() < PAGE_LIMIT;
-            ids.extend(listing.orders.into_iter().map(|o| {
+        let path = ["user", "api", "orders"];
+        let query = [("status", "all".to_owned())];
+        let orders = self
+            .all_pages(ORDERS, &path, &query, |resp| {
+                let listing: api::OrdersResponse = parse(ORDERS, resp)?;
+                Ok(Page {
+                    first: listing.orders.first().map(|o| o.order_id.to_string()),
+                    count: listing.count.as_ref().and_then(Value::as_u64),
+                    rows: listing.orders,
+                })
+            })
+            .await?;
+        Ok(orders
+            .into_iter()
+            .map(|(o, _)| {
                 let mut row = Value::Object(o.row);
                 let _ = strip(&mut row, SECRET_FIELDS);
                 (o.order_id, row)
-            }));
-            if short || listing.next.as_deref().is_none_or(str::is_empty) {
-                return Ok(ids);
-            }
-        }
-        Err(ProviderError::Api {
-            endpoint: ORDERS.to_owned(),
-            message: format!("more than {MAX_PAGES} pages"),
-        })
+            })
+            .collect())
     }
 
     async fn fetch_order(&self, id: &str) -> Result<SubjectUsage, ProviderError> {

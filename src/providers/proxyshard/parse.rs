@@ -47,8 +47,9 @@ pub(super) mod api {
     /// `GET /user/api/proxies/sub-users`.
     #[derive(Debug, Deserialize)]
     pub(crate) struct SubUsersResponse {
+        /// Read only to warn: a total or a page size, the documents disagree.
         #[serde(default)]
-        pub count: Option<u64>,
+        pub count: Option<serde_json::Value>,
         pub data: Vec<SubUser>,
     }
 
@@ -81,8 +82,9 @@ pub(super) mod api {
     #[derive(Debug, Deserialize)]
     pub(crate) struct OrdersResponse {
         pub orders: Vec<OrderRef>,
+        /// Read only to warn (see `SubUsersResponse::count`).
         #[serde(default)]
-        pub next: Option<String>,
+        pub count: Option<serde_json::Value>,
     }
 }
 
