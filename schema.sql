@@ -285,7 +285,7 @@ CREATE TABLE observed_window (
 -- Final days above what a subject could use in a day (the counter's own allocation,
 -- ProxyShard `data`, or the account's max_day_mb): kept as the provider gave them,
 -- and marked here. A change to the day clears the mark; a write that still finds it
--- implausible marks it again. See migrations/0012_suspect_days.sql.
+-- implausible marks it again. See migrations/0012_figures_and_spend.sql.
 CREATE TABLE day_flag (
     subject_id INTEGER NOT NULL,
     day        TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
@@ -400,8 +400,11 @@ WHERE provider = 'proxyshard' AND kind = 'order';
 --   network_type TEXT 'MOBILE' or 'RESIDENTIAL'; price_usd REAL
 --   date_created, date_end TEXT as HydraProxy sends them ('2020-10-29 11:35:21', UTC;
 --   date_end for MOBILE orders); initial_bandwidth, bandwidth_available REAL in GB
---   (RESIDENTIAL orders: bought, and left); order_json TEXT the whole snapshot, with
---   connection_type, ports_nr, days_nr and extensions (never the proxy's credentials)
+--   (RESIDENTIAL orders: bought, and left); extension_gb, extension_days, extension_usd
+--   REAL what the order's extensions added (GB for residential, days for mobile) and cost,
+--   0 without any; ports_nr, days_nr REAL (MOBILE orders are priced per port and day);
+--   order_json TEXT the whole snapshot, with connection_type and the extensions as sent
+--   (never the proxy's credentials)
 CREATE VIEW hydraproxy_order_history AS
 SELECT account, entity_id AS order_id, day,
        json_extract(data, '$.status') AS status,
@@ -411,6 +414,11 @@ SELECT account, entity_id AS order_id, day,
        json_extract(data, '$.date_end') AS date_end,
        json_extract(data, '$.initial_bandwidth') AS initial_bandwidth,
        json_extract(data, '$.bandwidth_available') AS bandwidth_available,
+       coalesce(json_extract(data, '$.extension_gb'), 0) AS extension_gb,
+       coalesce(json_extract(data, '$.extension_days'), 0) AS extension_days,
+       coalesce(json_extract(data, '$.extension_usd'), 0) AS extension_usd,
+       json_extract(data, '$.ports_nr') AS ports_nr,
+       json_extract(data, '$.days_nr') AS days_nr,
        data AS order_json,
        taken_at
 FROM entity_snapshot
@@ -418,19 +426,24 @@ WHERE provider = 'hydraproxy' AND kind = 'order';
 
 -- hostens_invoices: one row per Hostens invoice, as last seen (a change of status or
 -- datepaid is seen on the next run that fetches it).
---   invoice_id, number TEXT; date, duedate TEXT 'YYYY-MM-DD'; datepaid TEXT
---   'YYYY-MM-DD HH:MM:SS' or NULL; status TEXT ('Paid', 'Unpaid', …); subtotal, tax,
---   total REAL in `currency`; items_json TEXT the invoice's lines. The account
---   holder's address (the body's `client` block) is never kept.
+--   invoice_id, number TEXT; date, duedate, paybefore TEXT 'YYYY-MM-DD'; datepaid TEXT
+--   'YYYY-MM-DD HH:MM:SS' or NULL; status TEXT ('Paid', 'Unpaid', 'Cancelled',
+--   'Refunded', …); subtotal, credit (paid from the account's credit), tax, tax2, total
+--   REAL in `currency`; taxrate REAL percent; items_json TEXT the invoice's lines. The
+--   account holder's address (the body's `client` block) is never kept.
 CREATE VIEW hostens_invoices AS
 SELECT e.account, e.entity_id AS invoice_id,
        json_extract(e.data, '$.number') AS number,
        json_extract(e.data, '$.date') AS date,
        json_extract(e.data, '$.duedate') AS duedate,
+       json_extract(e.data, '$.paybefore') AS paybefore,
        json_extract(e.data, '$.datepaid') AS datepaid,
        json_extract(e.data, '$.status') AS status,
        json_extract(e.data, '$.subtotal') AS subtotal,
+       json_extract(e.data, '$.credit') AS credit,
        json_extract(e.data, '$.tax') AS tax,
+       json_extract(e.data, '$.taxrate') AS taxrate,
+       json_extract(e.data, '$.tax2') AS tax2,
        json_extract(e.data, '$.total') AS total,
        json_extract(e.data, '$.currency') AS currency,
        json_extract(e.data, '$.items') AS items_json,
@@ -443,6 +456,8 @@ WHERE e.provider = 'hostens' AND e.kind = 'invoice'
 
 -- hostens_service_history: one row per Hostens service and UTC day it was seen.
 --   service_id TEXT; day TEXT 'YYYY-MM-DD'; name, domain, status, billingcycle TEXT;
+--   listed_status TEXT the status the listing showed when the snapshot was taken (it
+--   may differ from the details' status; a change of it takes a new snapshot);
 --   total REAL (the recurring amount); next_due TEXT 'YYYY-MM-DD'; service_json TEXT
 --   the whole details (never the service's password)
 CREATE VIEW hostens_service_history AS
@@ -450,6 +465,7 @@ SELECT account, entity_id AS service_id, day,
        json_extract(data, '$.name') AS name,
        json_extract(data, '$.domain') AS domain,
        json_extract(data, '$.status') AS status,
+       json_extract(data, '$.listing.status') AS listed_status,
        json_extract(data, '$.billingcycle') AS billingcycle,
        json_extract(data, '$.total') AS total,
        json_extract(data, '$.next_due') AS next_due,
@@ -457,6 +473,44 @@ SELECT account, entity_id AS service_id, day,
        taken_at
 FROM entity_snapshot
 WHERE provider = 'hostens' AND kind = 'service';
+
+-- hostens_domain_history: one row per Hostens domain and UTC day it was seen.
+--   domain_id TEXT; name, status TEXT; recurring_amount REAL (per period, in the
+--   account's currency); period_years TEXT; expires, next_due TEXT 'YYYY-MM-DD';
+--   autorenew TEXT '1' or '0'; domain_json TEXT the whole details
+CREATE VIEW hostens_domain_history AS
+SELECT account, entity_id AS domain_id, day,
+       json_extract(data, '$.name') AS name,
+       json_extract(data, '$.status') AS status,
+       json_extract(data, '$.recurring_amount') AS recurring_amount,
+       json_extract(data, '$.period') AS period_years,
+       json_extract(data, '$.expires') AS expires,
+       json_extract(data, '$.next_due') AS next_due,
+       json_extract(data, '$.autorenew') AS autorenew,
+       data AS domain_json,
+       taken_at
+FROM entity_snapshot
+WHERE provider = 'hostens' AND kind = 'domain';
+
+-- hostens_certificate_history: one row per Hostens SSL certificate and UTC day it was seen.
+--   certificate_id TEXT; name, domain, status, billingcycle TEXT; total REAL the
+--   recurring amount; next_due TEXT 'YYYY-MM-DD'; cert_status TEXT; cert_expires TEXT
+--   'YYYY-MM-DD HH:MM:SS'; certificate_json TEXT the details without the CSR, contacts,
+--   organization and e-mail
+CREATE VIEW hostens_certificate_history AS
+SELECT account, entity_id AS certificate_id, day,
+       json_extract(data, '$.name') AS name,
+       json_extract(data, '$.domain') AS domain,
+       json_extract(data, '$.status') AS status,
+       json_extract(data, '$.total') AS total,
+       json_extract(data, '$.billingcycle') AS billingcycle,
+       json_extract(data, '$.next_due') AS next_due,
+       json_extract(data, '$.cert_status') AS cert_status,
+       json_extract(data, '$.cert_expires') AS cert_expires,
+       data AS certificate_json,
+       taken_at
+FROM entity_snapshot
+WHERE provider = 'hostens' AND kind = 'certificate';
 
 -- hostens_monthly: one row per Hostens server and month of its usage history.
 --   server_id TEXT; month TEXT 'YYYY-MM'; bw_in_mb (download), bw_out_mb (upload), total_mb REAL in MB

@@ -52,8 +52,9 @@ JOIN hostens_server_history h
 WHERE d.provider = 'hostens'
 ORDER BY d.subject, d.day;
 
--- HydraProxy residential orders: GB used (archived days) against GB bought and left
-SELECT o.account, o.order_id, o.status, o.initial_bandwidth AS bought_gb,
+-- HydraProxy residential orders: GB bought (extensions included), used (archived days) and left
+SELECT o.account, o.order_id, o.status,
+       o.initial_bandwidth + o.extension_gb AS bought_gb,
        round(coalesce(sum(u.total_mb), 0) / 1024, 3) AS used_gb_archived,
        o.bandwidth_available AS left_gb
 FROM hydraproxy_order_history o
@@ -65,26 +66,52 @@ WHERE o.network_type = 'RESIDENTIAL'
 GROUP BY o.account, o.order_id
 ORDER BY used_gb_archived DESC;
 
--- What each HydraProxy order cost per GB it used
-SELECT o.account, o.order_id, o.network_type, o.price_usd,
+-- What each HydraProxy residential order cost per GB it used (extensions included)
+SELECT o.account, o.order_id, o.price_usd + o.extension_usd AS paid_usd,
        round(sum(u.total_mb) / 1024, 3) AS used_gb,
-       round(o.price_usd / (sum(u.total_mb) / 1024), 2) AS usd_per_gb
+       round((o.price_usd + o.extension_usd) / (sum(u.total_mb) / 1024), 2) AS usd_per_gb
 FROM hydraproxy_order_history o
 JOIN usage_daily u
   ON u.provider = 'hydraproxy' AND u.account = o.account AND u.subject = o.order_id
-WHERE o.day = (SELECT max(day) FROM hydraproxy_order_history l
+WHERE o.network_type = 'RESIDENTIAL'
+  AND o.day = (SELECT max(day) FROM hydraproxy_order_history l
                WHERE l.account = o.account AND l.order_id = o.order_id)
 GROUP BY o.account, o.order_id
 HAVING sum(u.total_mb) > 0
 ORDER BY usd_per_gb DESC;
 
--- Hostens spend per month, from the invoices
+-- HydraProxy mobile orders are priced per port and day, not per GB
+SELECT o.account, o.order_id, o.price_usd + o.extension_usd AS paid_usd, o.ports_nr,
+       o.days_nr + o.extension_days AS days,
+       round((o.price_usd + o.extension_usd) / (o.ports_nr * (o.days_nr + o.extension_days)), 2)
+         AS usd_per_port_day
+FROM hydraproxy_order_history o
+WHERE o.network_type = 'MOBILE' AND o.ports_nr > 0 AND o.days_nr > 0
+  AND o.day = (SELECT max(day) FROM hydraproxy_order_history l
+               WHERE l.account = o.account AND l.order_id = o.order_id)
+ORDER BY usd_per_port_day DESC;
+
+-- Hostens spend per month, from the invoices (cancelled and refunded ones left out)
 SELECT substr(date, 1, 7) AS month, account, currency,
        round(sum(total), 2) AS invoiced,
-       round(sum(CASE WHEN status = 'Paid' THEN total ELSE 0 END), 2) AS paid
+       round(sum(CASE WHEN status = 'Paid' THEN total ELSE 0 END), 2) AS paid,
+       round(sum(coalesce(credit, 0)), 2) AS from_credit
 FROM hostens_invoices
+WHERE status NOT IN ('Cancelled', 'Refunded')
 GROUP BY month, account, currency
 ORDER BY month, account;
+
+-- Hostens renewals: each domain's and certificate's next due date and recurring amount
+SELECT 'domain' AS kind, account, name, next_due, recurring_amount AS amount, status
+FROM hostens_domain_history d
+WHERE day = (SELECT max(day) FROM hostens_domain_history l
+             WHERE l.account = d.account AND l.domain_id = d.domain_id)
+UNION ALL
+SELECT 'certificate', account, name || ' (' || domain || ')', next_due, total, status
+FROM hostens_certificate_history c
+WHERE day = (SELECT max(day) FROM hostens_certificate_history l
+             WHERE l.account = c.account AND l.certificate_id = c.certificate_id)
+ORDER BY next_due, kind, name;
 
 -- ProxyShard usage per named sub-user
 SELECT s.label AS sub_user, u.account, u.subject, round(sum(u.total_mb), 1) AS total_mb

@@ -419,8 +419,10 @@ impl ListedOrder {
 /// Parses `get_orders_status/`: a JSON array of orders.
 pub fn parse_orders_status(resp: &Response) -> Result<Vec<ListedOrder>, ProviderError> {
     let value = checked_body(ORDERS_ENDPOINT, resp)?;
+    let orders =
+        order_list(value).map_err(|reason| API.malformed(ORDERS_ENDPOINT, reason, resp))?;
     let orders: Vec<api::OrderStatus> =
-        decode_value(value).map_err(|reason| API.malformed(ORDERS_ENDPOINT, reason, resp))?;
+        decode_value(orders).map_err(|reason| API.malformed(ORDERS_ENDPOINT, reason, resp))?;
     Ok(orders
         .into_iter()
         .map(|o| ListedOrder {
@@ -485,8 +487,51 @@ pub fn parse_order_details(
         "bandwidth_available",
         number(d.proxy_info.and_then(|p| p.bandwidth_available)),
     );
+    if let Some(ext) = d.extensions.as_ref().map(extension_sums) {
+        put("extension_gb", Some(ext.gb.into()));
+        put("extension_days", Some(ext.days.into()));
+        put("extension_usd", Some(ext.usd.into()));
+    }
     put("extensions", d.extensions);
     Ok(serde_json::Value::Object(snapshot))
+}
+
+/// What an order's extensions added, summed so a query can add them to what it bought.
+#[derive(Debug, Default, PartialEq)]
+struct ExtensionSums {
+    gb: f64,
+    days: f64,
+    usd: f64,
+}
+
+/// Sums `extensions` (an object or an array of entries). The document shows the field
+/// only empty (`{}`); its entries are read as `extend_order/` answers are shaped
+/// (`bandwidth_added_gb` for residential orders, `days_nr` for mobile ones, `price_usd`),
+/// numbers or strings of digits. Entries that say none of these add nothing.
+fn extension_sums(extensions: &serde_json::Value) -> ExtensionSums {
+    use serde_json::Value;
+    let entries: Vec<&Value> = match extensions {
+        Value::Object(map) => map.values().collect(),
+        Value::Array(items) => items.iter().collect(),
+        _ => Vec::new(),
+    };
+    let number = |entry: &Value, keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| match entry.get(*k)? {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            })
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .unwrap_or(0.0)
+    };
+    entries
+        .iter()
+        .fold(ExtensionSums::default(), |sums, e| ExtensionSums {
+            gb: sums.gb + number(e, &["bandwidth_added_gb", "bandwidth"]),
+            days: sums.days + number(e, &["days_nr", "days_added"]),
+            usd: sums.usd + number(e, &["price_usd"]),
+        })
 }
 
 /// Parses `get_account_info/` into a `balance_usd` snapshot.
@@ -502,6 +547,43 @@ pub fn parse_account_info(resp: &Response) -> Result<Vec<BalanceSnapshot>, Provi
 }
 
 /// Parses the body as JSON and turns `"status": "ERROR"` and unexpected statuses into errors.
+/// The orders of a `get_orders_status/` answer: the bare array the document shows, or the
+/// envelope its general rule describes ("The first item of the response is the request
+/// status"): an object with `"status": "OK"` and one array, the orders. Any other shape is
+/// an error that names it.
+fn order_list(value: serde_json::Value) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let map = match value {
+        Value::Array(_) => return Ok(value),
+        Value::Object(map) => map,
+        other => {
+            return Err(format!(
+                "expected an array of orders, got {}",
+                super::json::kind_of(&other)
+            ));
+        }
+    };
+    let keys = || map.keys().cloned().collect::<Vec<_>>().join(", ");
+    if map.get("status").and_then(Value::as_str) != Some("OK") {
+        return Err(format!(
+            "expected an array of orders, or an object with \"status\": \"OK\" and one array of them; got an object with keys {}",
+            keys()
+        ));
+    }
+    let mut arrays = map.iter().filter(|(_, v)| v.is_array());
+    match (arrays.next(), arrays.next()) {
+        (Some((_, orders)), None) => Ok(orders.clone()),
+        (None, _) => Err(format!(
+            "an object with \"status\": \"OK\" but no array of orders (keys {})",
+            keys()
+        )),
+        (Some(_), Some(_)) => Err(format!(
+            "an object with \"status\": \"OK\" and more than one array (keys {}); which holds the orders is unknown",
+            keys()
+        )),
+    }
+}
+
 fn checked_body(
     endpoint: &'static str,
     resp: &Response,

@@ -8,9 +8,8 @@
 //! until then; `strict_tokens` refuses a spent refresh token and counts it). `bw_in`/`bw_out`
 //! grow through the month and reset to zero when a month starts; the history
 //! holds the past months, the current one, and the document's junk row
-//! (`year: 0, month: 0`). Balances arrive as strings, as documented. Each account has
-//! an invoice a month (paid on its third day, with the account holder's address in its
-//! `client` block) and a service per server (with its login in the details).
+//! (`year: 0, month: 0`). Balances arrive as strings, as documented. The spend record
+//! (invoices, services, domains, certificates) is in `hostens/billing.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +23,8 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use super::{SimClock, mix};
+
+mod billing;
 
 /// The Basic-auth account's client-area email.
 pub const SIM_USERNAME: &str = "sim@example.com";
@@ -56,6 +57,9 @@ pub struct SimHostens {
     pub strict_tokens: bool,
     /// Requests an access token is good for (0: until it expires after a simulated hour).
     pub access_token_uses: u32,
+    /// Services that end: `(server, instant)`; the server's service is `Terminated` from
+    /// that instant, in the listing and the details.
+    pub service_ends: Vec<(u64, DateTime<Utc>)>,
 }
 
 impl SimHostens {
@@ -67,6 +71,7 @@ impl SimHostens {
             seed: 11,
             strict_tokens: false,
             access_token_uses: 0,
+            service_ends: Vec::new(),
         }
     }
 
@@ -100,87 +105,19 @@ impl SimHostens {
         (0..self.servers).map(|i| if i < 100 { FIRST_SERVER + i } else { 1_000 + i })
     }
 
-    fn owns(&self, caller: Caller, server: u64) -> bool {
+    pub(super) fn owns(&self, caller: Caller, server: u64) -> bool {
         self.servers_of(caller).any(|id| id == server)
     }
 
-    fn servers_of(&self, caller: Caller) -> Box<dyn Iterator<Item = u64> + '_> {
+    pub(super) fn servers_of(&self, caller: Caller) -> Box<dyn Iterator<Item = u64> + '_> {
         match caller {
             Caller::Basic => Box::new(self.server_ids()),
             Caller::Token => Box::new(std::iter::once(TOKEN_SERVER)),
         }
     }
-
-    /// The invoices of `caller` at `now`: one a month, the current month's unpaid until
-    /// its third day.
-    fn invoices(&self, caller: Caller, now: DateTime<Utc>) -> Vec<Invoice> {
-        let base = match caller {
-            Caller::Basic => 308_000,
-            Caller::Token => 309_000,
-        };
-        let servers = self.servers_of(caller).count() as f64;
-        let this_month = month_start(now.date_naive());
-        (0..=self.history_months)
-            .rev()
-            .map(|back| {
-                let date = this_month - Months::new(back);
-                let paid_at = date + TimeDelta::days(2) + TimeDelta::hours(12);
-                let subtotal = (servers * 15.0 * 100.0).round() / 100.0;
-                let tax = (subtotal * 0.21 * 100.0).round() / 100.0;
-                // Stable per month: months since 2000.
-                let months = (date.year() - 2000).max(0) as u64 * 12 + u64::from(date.month0());
-                Invoice {
-                    id: base + months,
-                    date: date.date_naive(),
-                    paid: (now >= paid_at).then_some(paid_at),
-                    subtotal,
-                    tax,
-                }
-            })
-            .collect()
-    }
 }
 
-/// One simulated invoice.
-#[derive(Debug, Clone, Copy)]
-struct Invoice {
-    id: u64,
-    date: NaiveDate,
-    paid: Option<DateTime<Utc>>,
-    subtotal: f64,
-    tax: f64,
-}
-
-impl Invoice {
-    fn status(&self) -> &'static str {
-        if self.paid.is_some() {
-            "Paid"
-        } else {
-            "Unpaid"
-        }
-    }
-
-    fn datepaid(&self) -> Value {
-        self.paid.map_or(Value::Null, |t| {
-            t.format("%Y-%m-%d %H:%M:%S").to_string().into()
-        })
-    }
-
-    fn total(&self) -> f64 {
-        ((self.subtotal + self.tax) * 100.0).round() / 100.0
-    }
-
-    fn number(&self) -> String {
-        format!(
-            "{}/{}/{}",
-            self.date.year(),
-            self.date.month(),
-            self.id % 1000
-        )
-    }
-}
-
-fn month_start(day: NaiveDate) -> DateTime<Utc> {
+pub(super) fn month_start(day: NaiveDate) -> DateTime<Utc> {
     day.with_day(1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map_or(DateTime::UNIX_EPOCH, |t| t.and_utc())
@@ -228,7 +165,7 @@ impl State {
 
 /// Which account a request authenticates as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Caller {
+pub(super) enum Caller {
     Basic,
     Token,
 }
@@ -241,23 +178,27 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/hostens/api/server", get(servers))
         .route("/hostens/api/server/{id}", get(server))
         .route("/hostens/api/server/{id}/history", get(history))
-        .route("/hostens/api/invoice", get(invoices))
-        .route("/hostens/api/invoice/{id}", get(invoice))
-        .route("/hostens/api/service", get(services))
-        .route("/hostens/api/service/{id}", get(service))
+        .route("/hostens/api/invoice", get(billing::invoices))
+        .route("/hostens/api/invoice/{id}", get(billing::invoice))
+        .route("/hostens/api/service", get(billing::services))
+        .route("/hostens/api/service/{id}", get(billing::service))
+        .route("/hostens/api/domain", get(billing::domains))
+        .route("/hostens/api/domain/{id}", get(billing::domain))
+        .route("/hostens/api/certificate", get(billing::certificates))
+        .route("/hostens/api/certificate/{id}", get(billing::certificate))
         .with_state(state)
 }
 
-fn unauthorized() -> Response {
+pub(super) fn unauthorized() -> Response {
     error(StatusCode::UNAUTHORIZED, "invalid_token")
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"error": [message]}))).into_response()
 }
 
 /// The account the request's credentials belong to; `None` when they are refused.
-fn caller(s: &State, headers: &HeaderMap) -> Option<Caller> {
+pub(super) fn caller(s: &State, headers: &HeaderMap) -> Option<Caller> {
     let header = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -408,112 +349,4 @@ async fn history(
         }));
     }
     Json(Value::Array(rows)).into_response()
-}
-
-/// `GET /invoice`, as documented: amounts as strings, `datepaid` as a date and time.
-async fn invoices(AxState(s): AxState<Arc<State>>, headers: HeaderMap) -> Response {
-    let Some(who) = caller(&s, &headers) else {
-        return unauthorized();
-    };
-    let list: Vec<Value> = s
-        .sim
-        .invoices(who, s.clock.now())
-        .iter()
-        .map(|i| {
-            let due = (i.date + TimeDelta::days(7)).to_string();
-            json!({"id": i.id.to_string(), "date": i.date.to_string(), "dateorig": i.date.to_string(),
-                   "duedate": due, "paybefore": due, "total": format!("{:.2}", i.total()),
-                   "datepaid": i.datepaid(), "status": i.status(), "merge_id": null,
-                   "number": i.number(), "currency": "EUR"})
-        })
-        .collect();
-    Json(json!({"invoices": list})).into_response()
-}
-
-/// `GET /invoice/@id`, as documented: amounts as numbers, the lines' as strings, and the
-/// account holder's address.
-async fn invoice(
-    AxState(s): AxState<Arc<State>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-) -> Response {
-    let Some(who) = caller(&s, &headers) else {
-        return unauthorized();
-    };
-    let Some(i) = s
-        .sim
-        .invoices(who, s.clock.now())
-        .into_iter()
-        .find(|i| i.id == id)
-    else {
-        return error(StatusCode::NOT_FOUND, "Invoice not found");
-    };
-    let items: Vec<Value> = s
-        .sim
-        .servers_of(who)
-        .enumerate()
-        .map(|(n, server)| {
-            json!({"id": (id * 100 + n as u64).to_string(), "invoice_id": id.to_string(), "type": "Hosting",
-                   "item_id": (300 + server).to_string(), "description": format!("VPS KVM 4GB, server {server}"),
-                   "amount": "15.00", "taxed": "1", "qty": "1.00", "linetotal": "15.00"})
-        })
-        .collect();
-    let due = (i.date + TimeDelta::days(7)).to_string();
-    Json(json!({"invoice": {
-        "id": id.to_string(), "status": i.status(), "date": i.date.to_string(), "duedate": due,
-        "paybefore": due, "datepaid": i.datepaid(), "subtotal": i.subtotal, "credit": 0, "tax": i.tax,
-        "taxrate": 21, "tax2": 0, "taxrate2": 0, "taxexempt": "0", "total": i.total(), "rate": 1,
-        "rate2": 0, "rate3": 1, "notes": "", "items": items,
-        "client": {"id": "26", "email": SIM_USERNAME, "firstname": "Sim", "lastname": "Ulator",
-                   "companyname": "", "address1": SIM_CLIENT_ADDRESS, "address2": "", "city": "Vilnius",
-                   "state": "", "postcode": "01100", "country": "LT", "phonenumber": "+370.60000000"},
-        "number": i.number(), "currency": "EUR"
-    }}))
-    .into_response()
-}
-
-/// `GET /service`: one VPS service per server, its total as a string.
-async fn services(AxState(s): AxState<Arc<State>>, headers: HeaderMap) -> Response {
-    let Some(who) = caller(&s, &headers) else {
-        return unauthorized();
-    };
-    let next_due = (month_start(s.clock.now().date_naive()) + Months::new(1)).date_naive();
-    let list: Vec<Value> = s
-        .sim
-        .servers_of(who)
-        .map(|server| {
-            json!({"id": (300 + server).to_string(), "domain": format!("vps{server}.example.net"),
-                   "total": "15.00", "status": "Active", "billingcycle": "Monthly",
-                   "next_due": next_due.to_string(), "category": "VPS", "category_url": "vps",
-                   "name": "VPS KVM 4GB"})
-        })
-        .collect();
-    Json(json!({"services": list})).into_response()
-}
-
-/// `GET /service/@id`: the details, with the service's login, as documented.
-async fn service(
-    AxState(s): AxState<Arc<State>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-) -> Response {
-    let Some(who) = caller(&s, &headers) else {
-        return unauthorized();
-    };
-    let Some(server) = id
-        .checked_sub(300)
-        .filter(|server| s.sim.owns(who, *server))
-    else {
-        return error(StatusCode::NOT_FOUND, "Service not found");
-    };
-    let month = month_start(s.clock.now().date_naive());
-    Json(json!({"service": {
-        "id": id.to_string(), "date_created": "2025-01-31", "domain": format!("vps{server}.example.net"),
-        "firstpayment": "15.00", "total": "15.00", "billingcycle": "Monthly",
-        "next_due": (month + Months::new(1)).date_naive().to_string(),
-        "next_invoice": (month + Months::new(1) - TimeDelta::days(7)).date_naive().to_string(),
-        "status": "Active", "label": "", "username": "root", "password": SIM_SERVICE_PASSWORD,
-        "name": "VPS KVM 4GB"
-    }}))
-    .into_response()
 }

@@ -33,7 +33,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         11,
         include_str!("migrations/0011_orders_invoices_services.sql"),
     ),
-    (12, include_str!("migrations/0012_suspect_days.sql")),
+    (12, include_str!("migrations/0012_figures_and_spend.sql")),
 ];
 
 /// The version whose upgrade re-derives every counter-derived day ([`super::rederive`]).

@@ -587,7 +587,8 @@ fn order_details_documented_shapes() {
         serde_json::json!({
             "status": "ACTIVE", "network_type": "MOBILE", "price_usd": 2.95,
             "date_created": "2020-10-29 11:35:21", "date_end": "2020-10-30 11:35:12",
-            "connection_type": "4G_MOBILE", "ports_nr": 1.0, "days_nr": 1.0, "extensions": {}
+            "connection_type": "4G_MOBILE", "ports_nr": 1.0, "days_nr": 1.0, "extensions": {},
+            "extension_gb": 0.0, "extension_days": 0.0, "extension_usd": 0.0
         })
     );
     let residential = response(
@@ -600,8 +601,28 @@ fn order_details_documented_shapes() {
         serde_json::json!({
             "status": "ACTIVE", "network_type": "RESIDENTIAL", "price_usd": 3.0,
             "date_created": "2020-10-29 11:55:45", "ports_nr": 1.0, "initial_bandwidth": 1.0,
-            "bandwidth_available": 1.0, "extensions": {}
+            "bandwidth_available": 1.0, "extensions": {},
+            "extension_gb": 0.0, "extension_days": 0.0, "extension_usd": 0.0
         })
+    );
+    // Extensions, as `extend_order/` answers are shaped (the document shows the field
+    // only empty): summed so a query can add them to what the order bought.
+    let extended = fixture("hydraproxy", "order_details__residential.json").replace(
+        r#""extensions": {}"#,
+        r#""extensions": {"1": {"order_id": 20, "bandwidth_added_gb": 1, "price_usd": 3.0}, "2": {"order_id": 20, "bandwidth_added_gb": "2", "price_usd": "6.0"}}"#,
+    );
+    let kept = hydraproxy::parse_order_details(20, &response(200, &extended)).unwrap();
+    assert_eq!(
+        (
+            &kept["extension_gb"],
+            &kept["extension_usd"],
+            &kept["extension_days"]
+        ),
+        (
+            &serde_json::json!(3.0),
+            &serde_json::json!(9.0),
+            &serde_json::json!(0.0)
+        )
     );
     let err = hydraproxy::parse_order_details(21, &residential).unwrap_err();
     assert!(err.to_string().contains("asked for order 21"), "{err}");
@@ -740,4 +761,41 @@ async fn the_simulator_takes_both_form_encodings() {
     .await;
     assert_eq!(urlencoded["order_id"], 37001, "{urlencoded}");
     assert_eq!(urlencoded, multipart);
+}
+
+/// `get_orders_status/` as the document shows it (a bare array) and as its general rule
+/// describes answers ("The first item of the response is the request status"): an
+/// object with `"status": "OK"` and one array of orders. Any other shape is an error that
+/// names it.
+// See: issue 23.4
+#[test]
+fn order_listing_takes_both_documented_shapes() {
+    let bare = fixture("hydraproxy", "get_orders_status__ok.json");
+    let ids = |body: &str| {
+        hydraproxy::parse_orders_status(&response(200, body))
+            .map(|orders| orders.iter().map(|o| o.id).collect::<Vec<_>>())
+    };
+    assert_eq!(ids(&bare).unwrap(), [10]);
+    let enveloped = format!(r#"{{"status": "OK", "orders": {bare}}}"#);
+    assert_eq!(ids(&enveloped).unwrap(), [10]);
+    let other_name = format!(r#"{{"data": {bare}, "status": "OK"}}"#);
+    assert_eq!(ids(&other_name).unwrap(), [10]);
+    for (body, says) in [
+        (r#"{"status": "OK"}"#.to_owned(), "no array of orders"),
+        (
+            format!(r#"{{"orders": {bare}}}"#),
+            "got an object with keys orders",
+        ),
+        (r#""ACTIVE""#.to_owned(), "got a string"),
+        (
+            format!(r#"{{"status": "OK", "a": {bare}, "b": []}}"#),
+            "more than one array",
+        ),
+    ] {
+        let err = ids(&body).unwrap_err().to_string();
+        assert!(
+            err.starts_with("get_orders_status/") && err.contains(says),
+            "{body}: {err}"
+        );
+    }
 }

@@ -40,12 +40,16 @@ mod fuzz;
 mod hostens;
 // Retries, backoff, Retry-After, 401/403, size cap, per-account concurrency.
 mod http;
+// Hostens' domains and certificates from the document's examples.
+mod hostens_billing;
 // The HydraProxy source against httpmock: every documented response and quirk.
 mod hydraproxy;
 // The InfiniteProxies source against httpmock: both payload shapes, auth forms, 404 as gone.
 mod infiniteproxies;
 // What a listing may name: no control characters, at most max_subjects.
 mod listings;
+// The README's money queries add up on the documents' own examples.
+mod money;
 // Golden outputs of status and report, CSV, metrics.
 mod output;
 // Counter snapshots placed by time, not arrival; inflated archives repaired.

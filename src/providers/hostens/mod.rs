@@ -11,12 +11,12 @@
 //! any other impossible period (a month 13) is skipped and recorded with the
 //! run, where operators look. `GET /balance` gives `acc_balance` and `acc_credit`.
 //!
-//! The spend record: invoices (`GET /invoice`, then `GET /invoice/@id`, subjects
-//! `invoice/<id>`) and services (`GET /service`, `GET /service/@id`, subjects
-//! `service/<id>`) are daily snapshots the fetch plan takes again when the listing's
-//! row changes, and never again for a settled one (paid, cancelled, terminated) the
-//! listing still shows the same. An invoice's `client` block (the account holder's
-//! name and address) and a service's login are never kept, not even raw.
+//! The spend record (`billing.rs`): invoices, services, domains and certificates
+//! (`GET /<kind>`, then `GET /<kind>/@id`, subjects `<kind>/<id>`) are daily snapshots
+//! the fetch plan takes again when the listing's row changes, and never again for a
+//! settled one (paid, cancelled, terminated, expired) the listing still shows the same.
+//! An invoice's `client` block (the account holder's name and address), a service's
+//! login and a certificate's CSR and contacts are never kept, not even raw.
 //!
 //! Authentication is HTTP Basic, or the token flow: `POST /token` trades the
 //! refresh token for an access token *and a new refresh token*. The new pair
@@ -25,6 +25,7 @@
 //! seed. An access token refused with 401 is refreshed once and the request
 //! retried once. Token bodies are never kept, logged or put in an error.
 
+mod billing;
 mod parse;
 mod token;
 
@@ -40,16 +41,29 @@ use crate::config::{AccountConfig, HostensAuth, HostensSettings, Secret};
 use crate::error::{HttpError, ProviderError};
 use crate::http::{AccountClient, Response};
 use crate::model::{BalanceSnapshot, EntityRecord, RawResponse, SubjectUsage};
+pub use billing::{
+    Listed as ListedItem, parse_certificate, parse_certificates, parse_domain, parse_domains,
+    parse_invoice, parse_invoices, parse_service, parse_services,
+};
 pub use parse::{
-    History, Listed as ListedItem, ListedServer, parse_balance, parse_details, parse_history,
-    parse_invoice, parse_invoices, parse_servers, parse_service, parse_services,
+    History, ListedServer, parse_balance, parse_details, parse_history, parse_servers,
 };
 use token::TokenFlow;
 
 /// Fields never kept, not even in a raw body: any whose name contains one of these
 /// (`root_password`, `vnc_password`, `RootPass`, a service's `username` and `password`,
-/// and an invoice's `client` block, the account holder's name and address).
-const SECRET_FIELDS: &[&str] = &["password", "rootpass", "username", "client"];
+/// an invoice's `client` block, the account holder's name and address, and a
+/// certificate's CSR, contacts, organization and e-mail).
+const SECRET_FIELDS: &[&str] = &[
+    "password",
+    "rootpass",
+    "username",
+    "client",
+    "csr",
+    "contacts",
+    "organization",
+    "cert_email",
+];
 
 /// Hostens' conventions: HostBill's error bodies are `{"error": ["…"]}` (or a `message`).
 const API: Api = Api {
@@ -63,6 +77,10 @@ const INVOICES: &str = "invoice";
 const INVOICE: &str = "invoice/@id";
 const SERVICES: &str = "service";
 const SERVICE: &str = "service/@id";
+const DOMAINS: &str = "domain";
+const DOMAIN: &str = "domain/@id";
+const CERTIFICATES: &str = "certificate";
+const CERTIFICATE: &str = "certificate/@id";
 const HISTORY: &str = "server/@id/history";
 const BALANCE: &str = "balance";
 
@@ -242,6 +260,8 @@ impl Provider for Hostens {
                 parse_invoices as fn(&[u8]) -> Result<Vec<ListedItem>, String>,
             ),
             (SERVICES, "service", parse_services),
+            (DOMAINS, "domain", parse_domains),
+            (CERTIFICATES, "certificate", parse_certificates),
         ] {
             let listed = match self.get(endpoint, &[endpoint]).await {
                 Ok(resp) => parse(&resp.body).map_err(|r| API.malformed(endpoint, r, &resp)),
@@ -293,6 +313,14 @@ impl Provider for Hostens {
             }
             Some(("service", id)) => {
                 return self.fetch_item(SERVICE, "service", id, parse_service).await;
+            }
+            Some(("domain", id)) => {
+                return self.fetch_item(DOMAIN, "domain", id, parse_domain).await;
+            }
+            Some(("certificate", id)) => {
+                return self
+                    .fetch_item(CERTIFICATE, "certificate", id, parse_certificate)
+                    .await;
             }
             _ => {}
         }

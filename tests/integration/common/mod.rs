@@ -319,3 +319,19 @@ pub fn proptest_config(base: proptest::test_runner::Config) -> proptest::test_ru
         ..base
     }
 }
+
+/// The README and every page of docs/, one after the other.
+pub fn documentation() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let mut pages: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("docs/ entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    pages.sort();
+    for page in pages {
+        text.push_str(&std::fs::read_to_string(page).expect("a docs page"));
+    }
+    text
+}
