@@ -85,6 +85,14 @@ impl Requests {
         counts.get(key).copied().unwrap_or(0)
     }
 
+    /// Every key and its count, most asked first.
+    pub fn counts(&self) -> Vec<(String, u64)> {
+        let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<(String, u64)> = counts.iter().map(|(k, n)| (k.clone(), *n)).collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all
+    }
+
     /// How many requests had a key starting with `prefix`.
     pub fn count_prefixed(&self, prefix: &str) -> u64 {
         let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);

@@ -248,7 +248,7 @@ async fn a_backup_never_leaves_a_copy_without_its_credential_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("symbolic link") && err.contains("archive.db.credentials"),
+        err.contains("refusing to follow the symbolic link") && err.contains("archive.db.credentials"),
         "{err}"
     );
     assert!(!dest.exists() && !dir.path("copy.db.credentials").exists());
@@ -303,7 +303,7 @@ async fn the_credential_lock_follows_no_link() {
     let report = sync_with(&config, &store, token, at("2026-03-01T12:00:00Z")).await;
     let errors = report.errors.join("; ");
     assert!(
-        errors.contains("symbolic link") && errors.contains("credentials.lock"),
+        errors.contains("refusing to follow the symbolic link") && errors.contains("credentials.lock"),
         "{errors}"
     );
     assert!(!target.exists(), "nothing created through the link");
@@ -315,6 +315,11 @@ async fn the_credential_lock_follows_no_link() {
         let report = sync_with(&config, &store, token, at("2026-03-01T14:00:00Z")).await;
         let errors = report.errors.join("; ");
         assert!(errors.contains("belongs to uid 65534"), "{errors}");
+        // Root running a command for the service: a lock of the archive's owner is the
+        // service's own.
+        std::os::unix::fs::chown(dir.db(), Some(65534), Some(65534)).unwrap();
+        let report = sync_with(&config, &store, token, at("2026-03-01T16:00:00Z")).await;
+        assert!(!report.errors.join("; ").contains("belongs to uid"), "{:?}", report.errors);
     } else {
         eprintln!("skipped: a lock of another user needs root to plant");
     }
@@ -392,4 +397,20 @@ fn loose_directories_are_warned_about() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!said.contains("the directory of"), "sticky: {said}");
+}
+
+/// A copy named without a directory goes beside where the command runs.
+// See: issue 29.2
+#[test]
+fn a_copy_named_without_a_directory_lands_in_the_working_directory() {
+    let dir = TestDir::new();
+    drop(Store::open(&dir.db()).unwrap());
+    let out = Command::new(BIN)
+        .args(["backup", "copy.db", "--db", dir.db().to_str().unwrap()])
+        .env_remove("USAGE_ARCHIVER_CONFIG")
+        .current_dir(dir.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path("copy.db").is_file());
 }
