@@ -296,6 +296,17 @@ CREATE TABLE day_flag (
     PRIMARY KEY (subject_id, day)
 ) STRICT, WITHOUT ROWID;
 
+-- Evidence that a provider keeps fewer days than its answers once reached: an answer
+-- that left out a day with use it had answered before. at_most is the most days back
+-- the provider can still be keeping (today being 1); the window is bounded by it at once.
+CREATE TABLE window_evidence (
+    provider TEXT NOT NULL,
+    account  TEXT NOT NULL,
+    day      TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+    at_most  INTEGER NOT NULL CHECK (at_most > 0),
+    PRIMARY KEY (provider, account, day)
+) STRICT, WITHOUT ROWID;
+
 -- usage_daily: one row per provider/account/subject/UTC day.
 --   provider      TEXT  'hydraproxy', 'infiniteproxies', 'hostens', 'proxyshard'
 --   account       TEXT  the account label from daemon.toml

@@ -70,6 +70,8 @@ async fn bench() {
         retention_days: 30,
         seed: 3,
         ended: 0,
+        life: None,
+        window_shrinks: None,
     };
     let scenarios = [
         Scenario {

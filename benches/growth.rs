@@ -38,6 +38,8 @@ async fn bench() {
         retention_days: 7,
         seed: 5,
         ended: 0,
+        life: None,
+        window_shrinks: None,
     };
     let sim = Simulator::start(SimConfig {
         hydraproxy: hydra.clone(),

@@ -77,6 +77,8 @@ async fn book(ended: u64, days: i64) -> Figures {
         retention_days: 7,
         seed: 16,
         ended,
+        life: None,
+        window_shrinks: None,
     };
     let sim = Simulator::start(SimConfig {
         hydraproxy: hydra.clone(),
@@ -121,7 +123,8 @@ async fn book(ended: u64, days: i64) -> Figures {
         &db,
         &hydra,
         start.date_naive() - TimeDelta::days(6),
-        end.date_naive(),
+        // Closed days: the last tick's own day is not final yet.
+        end.date_naive() - TimeDelta::days(1),
     );
     Figures {
         requests_per_day,

@@ -241,6 +241,13 @@ impl AccountClient {
         let cap = config.backoff_max;
         (|| self.attempt(build))
             .retry(backoff)
+            // A zero delay (the simulation's) retries at once: a timer would round it up
+            // to the next millisecond.
+            .sleep(|delay: Duration| async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+            })
             .when(retry)
             .adjust(move |err, delay| match err {
                 HttpError::RateLimited { retry_after: Some(ra) } => {

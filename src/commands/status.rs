@@ -40,7 +40,7 @@ pub(crate) struct AccountHealth {
     plan: Option<AccountPlan>,
     /// The days of history the provider is assumed to keep (`retention_days`).
     window_days_assumed: u32,
-    /// The most days back its answers reached over the last 30 days, when it answers with
+    /// The most days back its answers reached on the latest 7 days they were seen, when it answers with
     /// history (trusted once answers were seen on as many days as assumed).
     window_days_observed: Option<u32>,
     /// Said when the provider keeps fewer days than assumed.

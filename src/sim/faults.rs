@@ -64,7 +64,8 @@ pub struct Faults {
     tamper: Mutex<Option<(String, Edit)>>,
     rate_ppm: AtomicU32,
     kinds: Mutex<Vec<Fault>>,
-    stall: Duration,
+    stall_us: AtomicU64,
+    down: Mutex<Vec<String>>,
     latency_us: AtomicU64,
     requests: AtomicU64,
     injected: [AtomicU64; 6],
@@ -84,7 +85,8 @@ impl Faults {
             tamper: Mutex::new(None),
             rate_ppm: AtomicU32::new(0),
             kinds: Mutex::new(Fault::ALL.to_vec()),
-            stall,
+            stall_us: AtomicU64::new(u64::try_from(stall.as_micros()).unwrap_or(u64::MAX)),
+            down: Mutex::new(Vec::new()),
             latency_us: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             injected: Default::default(),
@@ -98,6 +100,23 @@ impl Faults {
         }
         let ppm = (rate.clamp(0.0, 1.0) * 1_000_000.0).round() as u32;
         self.rate_ppm.store(ppm, Ordering::SeqCst);
+    }
+
+    /// From now on, a [`Fault::Stall`] holds its response back this long.
+    pub fn set_stall(&self, stall: Duration) {
+        let micros = u64::try_from(stall.as_micros()).unwrap_or(u64::MAX);
+        self.stall_us.store(micros, Ordering::SeqCst);
+    }
+
+    /// From now on, every request whose path starts with `prefix` (a provider's, such as
+    /// `/hydraproxy/`) is answered 503 Service Unavailable: an outage of that provider.
+    pub fn set_down(&self, prefix: &str, down: bool) {
+        if let Ok(mut d) = self.down.lock() {
+            d.retain(|p| p != prefix);
+            if down {
+                d.push(prefix.to_owned());
+            }
+        }
     }
 
     /// Every response from now on is the real one.
@@ -163,6 +182,14 @@ pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: N
     if latency > 0 {
         tokio::time::sleep(Duration::from_micros(latency)).await;
     }
+    let path = request.uri().path();
+    if faults
+        .down
+        .lock()
+        .is_ok_and(|d| d.iter().any(|p| path.starts_with(p.as_str())))
+    {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let tampered = faults.tamper.lock().is_ok_and(|t| {
         t.as_ref()
             .is_some_and(|(path, _)| path == request.uri().path())
@@ -198,7 +225,8 @@ pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: N
             response
         }
         Fault::Stall => {
-            tokio::time::sleep(faults.stall).await;
+            let stall = faults.stall_us.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_micros(stall)).await;
             next.run(request).await
         }
         Fault::TruncatedJson => {

@@ -22,6 +22,7 @@ use base64::Engine;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use serde_json::{Value, json};
 
+use super::life::{Kind, Lifecycle};
 use super::{SimClock, mix};
 
 mod billing;
@@ -41,7 +42,7 @@ const REFRESH_PREFIX: &str = "sim-hostens-refresh-";
 /// The first server id of the Basic account (101–200, then 1100 onwards, so a large account
 /// never takes the token account's server 201).
 pub const FIRST_SERVER: u64 = 101;
-const TOKEN_SERVER: u64 = 201;
+pub(crate) const TOKEN_SERVER: u64 = 201;
 
 /// The simulated accounts.
 #[derive(Debug, Clone)]
@@ -60,6 +61,8 @@ pub struct SimHostens {
     /// Services that end: `(server, instant)`; the server's service is `Terminated` from
     /// that instant, in the listing and the details.
     pub service_ends: Vec<(u64, DateTime<Utc>)>,
+    /// A book that changes: the Basic account's servers created and ended by their life.
+    pub life: Option<Lifecycle>,
 }
 
 impl SimHostens {
@@ -72,6 +75,7 @@ impl SimHostens {
             strict_tokens: false,
             access_token_uses: 0,
             service_ends: Vec::new(),
+            life: None,
         }
     }
 
@@ -90,8 +94,44 @@ impl SimHostens {
     /// `direction` 0 is `bw_in` (download), 1 `bw_out` (upload). The truth tests check
     /// derived days against.
     pub fn counter(&self, server: u64, direction: u64, now: DateTime<Utc>) -> f64 {
-        let since = (now - month_start(now.date_naive())).num_seconds().max(0);
+        let since = (now - self.counting_from(server, month_start(now.date_naive())))
+            .num_seconds()
+            .max(0);
         self.usage(server, direction, since as f64 / 3600.0)
+    }
+
+    /// When a server's use in a period starting at `start` began: the start, or the
+    /// midnight it was created, whichever is later.
+    fn counting_from(&self, server: u64, start: DateTime<Utc>) -> DateTime<Utc> {
+        let born = self
+            .life
+            .map(|l| l.life(Kind::Server, server).born)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc());
+        born.map_or(start, |b| b.max(start))
+    }
+
+    /// MB of one direction of a server's history row for the month starting `month`, as
+    /// answered at `now` (the current month so far).
+    pub fn month_figure(
+        &self,
+        server: u64,
+        direction: u64,
+        month: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> f64 {
+        let next = month + Months::new(1);
+        let end = if now < next { now } else { next };
+        let hours = (end - self.counting_from(server, month))
+            .num_seconds()
+            .max(0) as f64
+            / 3600.0;
+        self.usage(server, direction, hours)
+    }
+
+    /// Whether the Basic account's server exists on `day` (a fixed book's always do).
+    fn exists_on(&self, server: u64, day: NaiveDate) -> bool {
+        self.life.is_none_or(|l| l.alive(Kind::Server, server, day))
     }
 
     /// MB used in `hours` at the server's steady rate.
@@ -105,8 +145,11 @@ impl SimHostens {
         (0..self.servers).map(|i| if i < 100 { FIRST_SERVER + i } else { 1_000 + i })
     }
 
-    pub(super) fn owns(&self, caller: Caller, server: u64) -> bool {
-        self.servers_of(caller).any(|id| id == server)
+    /// The servers `caller` has on `day`.
+    pub(super) fn servers_on(&self, caller: Caller, day: NaiveDate) -> Vec<u64> {
+        self.servers_of(caller)
+            .filter(|id| caller == Caller::Token || self.exists_on(*id, day))
+            .collect()
     }
 
     pub(super) fn servers_of(&self, caller: Caller) -> Box<dyn Iterator<Item = u64> + '_> {
@@ -279,7 +322,13 @@ async fn servers(AxState(s): AxState<Arc<State>>, headers: HeaderMap) -> Respons
     };
     match caller(&s, &headers) {
         Some(Caller::Basic) => {
-            let list: Vec<Value> = s.sim.server_ids().map(brief).collect();
+            let today = s.clock.now().date_naive();
+            let list: Vec<Value> = s
+                .sim
+                .servers_on(Caller::Basic, today)
+                .into_iter()
+                .map(brief)
+                .collect();
             Json(Value::Array(list)).into_response()
         }
         // The document's shape: one server as a bare object.
@@ -296,10 +345,10 @@ async fn server(
     let Some(who) = caller(&s, &headers) else {
         return unauthorized();
     };
-    if !s.sim.owns(who, id) {
+    let now = s.clock.now();
+    if !s.sim.servers_on(who, now.date_naive()).contains(&id) {
         return error(StatusCode::NOT_FOUND, "Server not found");
     }
-    let now = s.clock.now();
     let hour = chrono::Timelike::hour(&now);
     Json(json!({
         "synch_date": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
@@ -323,10 +372,10 @@ async fn history(
     let Some(who) = caller(&s, &headers) else {
         return unauthorized();
     };
-    if !s.sim.owns(who, id) {
+    let now = s.clock.now();
+    if !s.sim.servers_on(who, now.date_naive()).contains(&id) {
         return error(StatusCode::NOT_FOUND, "Server not found");
     }
-    let now = s.clock.now();
     let this_month = month_start(now.date_naive());
     // The document's own example row: an impossible period a client must skip.
     let mut rows = vec![json!({
@@ -335,15 +384,9 @@ async fn history(
     })];
     for back in (0..=s.sim.history_months).rev() {
         let start = this_month - Months::new(back);
-        let end = if back == 0 {
-            now
-        } else {
-            this_month - Months::new(back - 1)
-        };
-        let hours = (end - start).num_seconds().max(0) as f64 / 3600.0;
         rows.push(json!({
             "year": start.year(), "month": start.month(),
-            "bw_in": s.sim.usage(id, 0, hours), "bw_out": s.sim.usage(id, 1, hours),
+            "bw_in": s.sim.month_figure(id, 0, start, now), "bw_out": s.sim.month_figure(id, 1, start, now),
             "quota_usage": 10_000 + 500 * u64::from(start.month()), "quota_limit": 81920,
             "inode_usage": 120_000 + 1000 * u64::from(start.month()), "inode_limit": 5_000_000
         }));

@@ -13,9 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{NaiveDate, TimeDelta, Timelike};
+use chrono::{DateTime, NaiveDate, TimeDelta, Timelike, Utc};
 use serde_json::{Value, json};
 
+use super::life::{Kind, Lifecycle};
 use super::{FormFields, Requests, SimClock, mix};
 use crate::providers::hydraproxy::ORDER_STATUSES;
 
@@ -40,6 +41,11 @@ pub struct SimHydraProxy {
     /// How many orders, the last ids, ended long ago: listed as TERMINATED, with no
     /// usage in the last [`ENDED_DAYS_AGO`] days.
     pub ended: u64,
+    /// A book that changes: orders created, busy or quiet, ended and woken by their
+    /// life (and `ended` ignored); residential ones extended once.
+    pub life: Option<Lifecycle>,
+    /// From this instant on, the API shows only this many days (it shrinks its window).
+    pub window_shrinks: Option<(DateTime<Utc>, u32)>,
 }
 
 /// How many days ago the simulator's ended orders were last used.
@@ -54,7 +60,42 @@ impl SimHydraProxy {
             retention_days: 14,
             seed: 7,
             ended: 2,
+            life: None,
+            window_shrinks: None,
         }
+    }
+
+    /// The days the API shows at `now`, today included.
+    pub fn window_at(&self, now: DateTime<Utc>) -> u32 {
+        match self.window_shrinks {
+            Some((at, days)) if now >= at => days,
+            _ => self.retention_days,
+        }
+    }
+
+    /// Whether the order exists on `day` (a fixed book's always do).
+    pub fn listed_on(&self, id: u64, day: NaiveDate) -> bool {
+        self.life
+            .is_none_or(|l| day >= l.life(Kind::Order, id).born)
+    }
+
+    /// The order's status on `day`: by its life in a changing book (ACTIVE while it
+    /// lives, TERMINATED once ended), else [`Self::status_of`].
+    pub fn status_on(&self, id: u64, day: NaiveDate) -> &'static str {
+        match self.life {
+            Some(l) if l.alive(Kind::Order, id, day) => "ACTIVE",
+            Some(_) => "TERMINATED",
+            None => self.status_of(id),
+        }
+    }
+
+    /// The GB a residential order of a changing book was extended by, and on which day:
+    /// each once, some days after it was created.
+    pub fn extension_of(&self, id: u64) -> Option<(NaiveDate, u64)> {
+        let life = self.life?;
+        let born = life.life(Kind::Order, id).born;
+        let day = born + TimeDelta::days(3 + (mix(&[self.seed, id, 8]) % 20) as i64);
+        Some((day, 1 + mix(&[self.seed, id, 9]) % 5))
     }
 
     /// The config tables for an account on this simulator.
@@ -106,15 +147,24 @@ impl SimHydraProxy {
     }
 
     /// The GB a residential order has left at the end of `today` as of `fraction` of it:
-    /// what it bought less what it used (never below zero), to two decimals.
+    /// what it bought and was extended by, less what it used (never below zero), to two
+    /// decimals.
     pub fn bandwidth_available_of(&self, id: u64, today: NaiveDate, fraction: f64) -> f64 {
-        let used_mb: f64 = (0..i64::from(self.history_days))
+        let extended = self
+            .extension_of(id)
+            .filter(|(day, _)| *day <= today)
+            .map_or(0, |(_, gb)| gb);
+        let days = match self.life {
+            Some(l) => (today - l.life(Kind::Order, id).born).num_days() + 1,
+            None => i64::from(self.history_days),
+        };
+        let used_mb: f64 = (0..days)
             .filter_map(|age| {
                 let (up, down) = self.usage(id, today - TimeDelta::days(age), today, fraction)?;
                 Some(up + down)
             })
             .sum();
-        let left = self.initial_bandwidth_of(id) as f64 - used_mb / 1024.0;
+        let left = (self.initial_bandwidth_of(id) + extended) as f64 - used_mb / 1024.0;
         (left.max(0.0) * 100.0).round() / 100.0
     }
 
@@ -133,10 +183,16 @@ impl SimHydraProxy {
         fraction_of_today: f64,
     ) -> Option<(f64, f64)> {
         let age = (today - day).num_days();
-        let unused = mix(&[self.seed, id, 2]).is_multiple_of(12);
-        let ended = self.has_ended(id) && age < ENDED_DAYS_AGO;
-        if unused || ended || age < 0 || age >= i64::from(self.history_days) {
-            return None;
+        if let Some(life) = self.life {
+            if age < 0 || !life.busy(Kind::Order, id, day) {
+                return None;
+            }
+        } else {
+            let unused = mix(&[self.seed, id, 2]).is_multiple_of(12);
+            let ended = self.has_ended(id) && age < ENDED_DAYS_AGO;
+            if unused || ended || age < 0 || age >= i64::from(self.history_days) {
+                return None;
+            }
         }
         let n = mix(&[
             self.seed,
@@ -202,8 +258,9 @@ async fn orders_status(
         );
     }
     let status = f.get("status").cloned().unwrap_or_default();
+    let today = s.clock.now().date_naive();
     let orders: Vec<Value> = (FIRST_ORDER_ID..FIRST_ORDER_ID + s.sim.orders)
-        .filter(|id| s.sim.status_of(*id) == status)
+        .filter(|id| s.sim.listed_on(*id, today) && s.sim.status_on(*id, today) == status)
         .map(|id| json!({"id": id, "network_type": s.sim.network_of(id), "status": status, "price_usd": s.sim.price_of(id)}))
         .collect();
     Json(orders).into_response()
@@ -211,10 +268,12 @@ async fn orders_status(
 
 /// The order a form names, if it is one of the account's.
 fn order_of(s: &State, f: &std::collections::HashMap<String, String>) -> Option<u64> {
+    let today = s.clock.now().date_naive();
     f.get("order_id")?
         .parse::<u64>()
         .ok()
         .filter(|id| (FIRST_ORDER_ID..FIRST_ORDER_ID + s.sim.orders).contains(id))
+        .filter(|id| s.sim.listed_on(*id, today))
 }
 
 async fn order_details(
@@ -236,7 +295,7 @@ async fn order_details(
     let created = (now - TimeDelta::days(i64::from(s.sim.history_days)))
         .format("%Y-%m-%d %H:%M:%S")
         .to_string();
-    let (sim, status) = (&s.sim, s.sim.status_of(id));
+    let (sim, status) = (&s.sim, s.sim.status_on(id, now.date_naive()));
     let body = if sim.network_of(id) == "MOBILE" {
         let days = 1 + mix(&[sim.seed, id, 5]) % 20;
         let end = (now + TimeDelta::days(days as i64))
@@ -261,7 +320,7 @@ async fn order_details(
             "proxy_info": {"protocol": "HTTPS", "username": format!("sim_{id}_ip"), "password": SIM_PROXY_PASSWORD,
                            "bandwidth_available": sim.bandwidth_available_of(id, now.date_naive(), fraction)},
             "proxy": {"host": "isp2.hydraproxy.com", "port": 2222},
-            "extensions": {}
+            "extensions": extensions(sim, id, now.date_naive())
         })
     };
     Json(body).into_response()
@@ -286,7 +345,7 @@ async fn usage_history(
     let now = s.clock.now();
     let today = now.date_naive();
     let fraction = f64::from(now.num_seconds_from_midnight()) / 86_400.0;
-    let rows: Vec<Value> = (0..s.sim.retention_days)
+    let rows: Vec<Value> = (0..s.sim.window_at(now))
         .filter_map(|age| {
             let day = today - TimeDelta::days(i64::from(age));
             let (up, down) = s.sim.usage(id, day, today, fraction)?;
@@ -304,6 +363,16 @@ async fn usage_history(
         Value::Array(rows)
     };
     Json(json!({"status": "OK", "order_id": id, "usage": usage})).into_response()
+}
+
+/// An order's extensions as `extend_order/` answers are shaped, once made.
+fn extensions(sim: &SimHydraProxy, id: u64, today: NaiveDate) -> Value {
+    match sim.extension_of(id).filter(|(day, _)| *day <= today) {
+        Some((_, gb)) => {
+            json!({"1": {"order_id": id, "bandwidth_added_gb": gb, "price_usd": 3.0 * gb as f64}})
+        }
+        None => json!({}),
+    }
 }
 
 async fn account_info(AxState(s): AxState<Arc<State>>, headers: HeaderMap) -> Response {

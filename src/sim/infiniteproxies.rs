@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use chrono::{TimeDelta, Timelike};
 use serde_json::{Map, Value, json};
 
+use super::life::{Kind, Lifecycle};
 use super::{SimClock, mix};
 
 /// The API key the simulated reseller accepts (as `Authorization: Bearer …`).
@@ -30,6 +31,8 @@ pub struct SimInfiniteProxies {
     pub window_days: u32,
     /// Seed of the generated figures.
     pub seed: u64,
+    /// A book that changes: customers created, busy or quiet, deleted and back by their life.
+    pub life: Option<Lifecycle>,
 }
 
 impl SimInfiniteProxies {
@@ -39,6 +42,7 @@ impl SimInfiniteProxies {
             customers: 6,
             window_days: 14,
             seed: 11,
+            life: None,
         }
     }
 
@@ -52,6 +56,35 @@ impl SimInfiniteProxies {
 
     fn username(i: u64) -> String {
         format!("customer{i:03}")
+    }
+
+    /// Whether the customer exists on `day` (a fixed book's always do).
+    pub fn exists_on(&self, customer: u64, day: chrono::NaiveDate) -> bool {
+        self.life
+            .is_none_or(|l| l.alive(Kind::Customer, customer, day))
+    }
+
+    /// MB a customer used on `day`, `age` days ago; a third of the days are 0, and in a
+    /// changing book every day it is not busy.
+    pub fn usage_on(
+        &self,
+        customer: u64,
+        day: chrono::NaiveDate,
+        fraction_of_today: f64,
+        age: i64,
+    ) -> f64 {
+        if self
+            .life
+            .is_some_and(|l| !l.busy(Kind::Customer, customer, day))
+        {
+            return 0.0;
+        }
+        self.usage(
+            customer,
+            i64::from(chrono::Datelike::num_days_from_ce(&day)),
+            fraction_of_today,
+            age,
+        )
     }
 
     /// MB a customer used on a day `age` days ago; a third of the days are 0.
@@ -112,7 +145,9 @@ async fn customers(AxState(s): AxState<Arc<State>>, headers: HeaderMap) -> Respo
     if let Some(denied) = authorised(&headers) {
         return denied;
     }
+    let today = s.clock.now().date_naive();
     let users: Vec<Value> = (0..s.sim.customers)
+        .filter(|i| s.sim.exists_on(*i, today))
         .map(|i| json!({"username": SimInfiniteProxies::username(i), "proxy_password": "sim-proxy-password", "balance": mix(&[s.sim.seed, i]) % 200}))
         .collect();
     envelope(StatusCode::OK, "Success", Some(json!({"users": users})))
@@ -129,7 +164,8 @@ async fn transactions(
     let index = user
         .strip_prefix("@customer")
         .and_then(|n| n.parse::<u64>().ok())
-        .filter(|i| *i < s.sim.customers);
+        .filter(|i| *i < s.sim.customers)
+        .filter(|i| s.sim.exists_on(*i, s.clock.now().date_naive()));
     let Some(index) = index else {
         return envelope(StatusCode::NOT_FOUND, "Customer not found", None);
     };
@@ -139,12 +175,7 @@ async fn transactions(
     let mut days = Map::new();
     for age in (0..i64::from(s.sim.window_days)).rev() {
         let day = today - TimeDelta::days(age);
-        let mb = s.sim.usage(
-            index,
-            i64::from(chrono::Datelike::num_days_from_ce(&day)),
-            fraction,
-            age,
-        );
+        let mb = s.sim.usage_on(index, day, fraction, age);
         days.insert(day.format("%Y-%m-%d").to_string(), json!(mb));
     }
     let payload = if index % 2 == 0 {

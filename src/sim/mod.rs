@@ -12,6 +12,7 @@ pub mod faults;
 pub mod hostens;
 pub mod hydraproxy;
 pub mod infiniteproxies;
+pub mod life;
 pub mod proxyshard;
 
 use std::collections::HashMap;
@@ -274,7 +275,12 @@ impl Drop for Simulator {
 
 /// A deterministic pseudo-random number from a few integers (splitmix64).
 pub(crate) fn mix(parts: &[u64]) -> u64 {
-    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+    mix_seeded(0, parts)
+}
+
+/// [`mix`] from a seed: the same integers under another seed give another number.
+pub fn mix_seeded(seed: u64, parts: &[u64]) -> u64 {
+    let mut x = seed ^ 0x9E37_79B9_7F4A_7C15_u64;
     for p in parts {
         x ^= p
             .wrapping_add(0x9E37_79B9_7F4A_7C15)

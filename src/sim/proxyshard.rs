@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::life::{Kind, Lifecycle};
 use super::{SimClock, mix};
 
 /// The token the simulated account accepts (as `Authorization: Bearer …`).
@@ -37,6 +38,9 @@ pub struct SimProxyShard {
     /// (its definition for orders) also for sub-users (whose notes call it a total), and
     /// the order listing sends no `next`.
     pub terse_paging: bool,
+    /// A book that changes: sub-users created, busy or quiet, deleted, back and
+    /// recreated (their counters reset) by their life.
+    pub life: Option<Lifecycle>,
 }
 
 impl SimProxyShard {
@@ -48,6 +52,7 @@ impl SimProxyShard {
             seed: 5,
             page_cap: 100,
             terse_paging: false,
+            life: None,
         }
     }
 
@@ -65,7 +70,9 @@ impl SimProxyShard {
     /// The truth tests check derived days against.
     pub fn data_spent(&self, who: u64, now: DateTime<Utc>) -> f64 {
         let rate_mb_per_hour = 1.0 + (mix(&[self.seed, who]) % 500) as f64 / 10.0;
-        let secs = if who == 2 {
+        let secs = if let (Some(life), true) = (self.life, is_sub_user(who)) {
+            busy_seconds(&life, who, now)
+        } else if who == 2 {
             f64::from(chrono::Timelike::num_seconds_from_midnight(&now))
         } else {
             (now.timestamp() - 1_700_000_000).max(0) as f64
@@ -73,7 +80,14 @@ impl SimProxyShard {
         (secs / 3600.0 * rate_mb_per_hour * MB).round()
     }
 
-    fn order_status(&self, id: u64, now: DateTime<Utc>) -> &'static str {
+    /// Whether sub-user `who` exists at `now` (a fixed book's always do).
+    pub fn sub_user_exists(&self, who: u64, now: DateTime<Utc>) -> bool {
+        self.life
+            .is_none_or(|l| l.alive(Kind::SubUser, who, now.date_naive()))
+    }
+
+    /// An order's status at `now`: it changes every three simulated days.
+    pub fn order_status(&self, id: u64, now: DateTime<Utc>) -> &'static str {
         let day = now.timestamp() / 86_400;
         match mix(&[self.seed, id, day as u64 / 3]) % 6 {
             0 => "on-hold",
@@ -81,6 +95,37 @@ impl SimProxyShard {
             _ => "active",
         }
     }
+}
+
+/// Whether `who` numbers a sub-user (not an account's own counter, 900 and 1900).
+fn is_sub_user(who: u64) -> bool {
+    who % 1000 < 900
+}
+
+/// Seconds a sub-user of a changing book was busy since its counter last started from
+/// zero: its creation, its last recreation, or its coming back.
+fn busy_seconds(life: &Lifecycle, who: u64, now: DateTime<Utc>) -> f64 {
+    let today = now.date_naive();
+    let l = life.life(Kind::SubUser, who);
+    let mut from = l.born;
+    if let Some(reset) = life.last_reset(Kind::SubUser, who, today) {
+        from = from.max(reset);
+    }
+    if let Some(wake) = l.wakes.filter(|w| *w <= today) {
+        from = from.max(wake);
+    }
+    let mut secs = 0.0;
+    let mut day = from;
+    while day < today {
+        if life.busy(Kind::SubUser, who, day) {
+            secs += 86_400.0;
+        }
+        day += chrono::TimeDelta::days(1);
+    }
+    if life.busy(Kind::SubUser, who, today) {
+        secs += f64::from(chrono::Timelike::num_seconds_from_midnight(&now));
+    }
+    secs
 }
 
 #[derive(Debug)]
@@ -174,7 +219,15 @@ async fn sub_users(
     }
     let (offset, limit) = page(&s.sim, &q);
     let base = type_offset(&q);
-    let data: Vec<Value> = (offset..(offset + limit).min(s.sim.sub_users))
+    let now = s.clock.now();
+    let existing: Vec<u64> = (0..s.sim.sub_users)
+        .filter(|i| s.sim.sub_user_exists(base + i, now))
+        .collect();
+    let total = existing.len() as u64;
+    let data: Vec<Value> = existing
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .map(|i| {
             let mut user = counters(&s, base + i);
             user["user_id"] = json!(format!("u{}", base + i));
@@ -185,7 +238,7 @@ async fn sub_users(
     let count = if s.sim.terse_paging {
         data.len() as u64
     } else {
-        s.sim.sub_users
+        total
     };
     Json(json!({"success": true, "count": count, "data": data})).into_response()
 }
@@ -202,6 +255,7 @@ async fn sub_user(
         .strip_prefix('u')
         .and_then(|n| n.parse::<u64>().ok())
         .filter(|n| n % 1000 < s.sim.sub_users)
+        .filter(|n| s.sim.sub_user_exists(*n, s.clock.now()))
     {
         Some(n) => Json(json!({"success": true, "data": [counters(&s, n)]})).into_response(),
         None => (

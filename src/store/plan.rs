@@ -16,8 +16,11 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::StoreError;
 
-/// How many days of observed windows the account's window is taken from.
-pub const OBSERVED_HORIZON_DAYS: i64 = 30;
+/// How many days back answers count for the observed window: few enough that a provider
+/// that shrinks its window is believed within a week of answers; enough that a few quiet
+/// days (HydraProxy leaves out days without use) do not pass for a shorter window. Older
+/// answers (after an outage) tell nothing of today's window.
+pub const OBSERVED_RECENT_DAYS: i64 = 7;
 
 /// What the archive says of one account's subjects, as of a day.
 #[derive(Debug, Default, Clone)]
@@ -245,14 +248,21 @@ pub fn record_observed_window(
     Ok(())
 }
 
-/// The provider's window as its answers showed it over the last [`OBSERVED_HORIZON_DAYS`]
-/// before `today`.
+/// The provider's window as its answers showed it: the most days back any answer held
+/// on the latest [`OBSERVED_RECENT_DAYS`] days answers were seen (so a window that shrinks
+/// is learned within a week of answers), and on how many days answers were seen in all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ObservedWindow {
-    /// The most days back any answer held (today being 1).
+    /// The most days back any recent answer held (today being 1).
     pub days: u32,
     /// On how many days answers were seen.
     pub seen_on: u32,
+    /// The fewest days the provider can be keeping, where a recent answer left out a day
+    /// with use it had answered before (a window that shrank).
+    pub at_most: Option<u32>,
+    /// Whether answers were seen in the last [`OBSERVED_RECENT_DAYS`] days; if not (an
+    /// outage), `days` is what they showed before, which may no longer hold.
+    pub recent: bool,
 }
 
 impl ObservedWindow {
@@ -260,11 +270,17 @@ impl ObservedWindow {
     /// once answers were seen on at least `assumed` days. Before that a short reach may
     /// only mean quiet subjects (HydraProxy leaves out days without usage), not a short
     /// window, so the assumed one stands.
+    ///
+    /// A day with use that a later answer left out bounds the window at once: the provider
+    /// no longer keeps it, whatever the reach of earlier answers.
     pub fn trusted(observed: Option<Self>, assumed: u32) -> u32 {
-        match observed {
+        let learned = match observed {
             Some(o) if o.seen_on >= assumed && o.days < assumed => o.days.max(1),
             _ => assumed,
-        }
+        };
+        observed
+            .and_then(|o| o.at_most)
+            .map_or(learned, |bound| learned.min(bound.max(1)))
     }
 }
 
@@ -276,21 +292,53 @@ pub fn load_observed_window(
     account: &str,
     today: NaiveDate,
 ) -> Result<Option<ObservedWindow>, StoreError> {
-    let since = (today - TimeDelta::days(OBSERVED_HORIZON_DAYS))
+    let since = (today - TimeDelta::days(OBSERVED_RECENT_DAYS - 1))
         .format("%Y-%m-%d")
         .to_string();
-    let (days, seen_on): (Option<i64>, i64) = conn
+    let today = today.format("%Y-%m-%d").to_string();
+    let (recent, before, seen_on, at_most): (Option<i64>, Option<i64>, i64, Option<i64>) = conn
         .prepare_cached(
-            "SELECT max(window_days), count(*) FROM observed_window \
-             WHERE provider = ?1 AND account = ?2 AND day >= ?3",
+            "SELECT (SELECT max(window_days) FROM observed_window \
+                     WHERE provider = ?1 AND account = ?2 AND day >= ?5 AND day <= ?3), \
+                    (SELECT max(window_days) FROM (SELECT window_days FROM observed_window \
+                     WHERE provider = ?1 AND account = ?2 AND day <= ?3 ORDER BY day DESC LIMIT ?4)), \
+                    (SELECT count(*) FROM observed_window WHERE provider = ?1 AND account = ?2 AND day <= ?3), \
+                    (SELECT min(at_most) FROM window_evidence \
+                     WHERE provider = ?1 AND account = ?2 AND day >= ?5 AND day <= ?3)",
         )?
-        .query_row(params![provider, account, since], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+        .query_row(params![provider, account, today, OBSERVED_RECENT_DAYS, since], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?;
-    Ok(days.and_then(|d| {
+    Ok(recent.or(before).and_then(|d| {
         Some(ObservedWindow {
             days: u32::try_from(d).ok()?,
             seen_on: u32::try_from(seen_on).ok()?,
+            at_most: at_most.and_then(|a| u32::try_from(a).ok()),
+            recent: recent.is_some(),
         })
     }))
+}
+
+/// Records that an answer fetched on `day` left out a day with use it had answered before,
+/// `at_most` days back (today being 1): the provider keeps at most that many days less one.
+/// The day's row keeps the smallest.
+pub fn record_window_evidence(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    day: NaiveDate,
+    at_most: u32,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO window_evidence (provider, account, day, at_most) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (provider, account, day) DO UPDATE SET at_most = excluded.at_most \
+         WHERE excluded.at_most < at_most",
+    )?
+    .execute(params![
+        provider,
+        account,
+        day.format("%Y-%m-%d").to_string(),
+        at_most
+    ])?;
+    Ok(())
 }

@@ -400,6 +400,38 @@ fn refresh_rollup(
     Ok(())
 }
 
+/// The days from `from` to `to` (both included) the archive holds use on for `key`'s
+/// subject.
+pub fn days_with_use(
+    tx: &Transaction<'_>,
+    key: &SubjectKey,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<NaiveDate>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT d.day FROM subject s JOIN day_usage d ON d.subject_id = s.id \
+         WHERE s.provider = ?1 AND s.account = ?2 AND s.subject = ?3 \
+         AND d.day >= ?4 AND d.day <= ?5 AND d.total_mb > 0",
+    )?;
+    let days = stmt.query_map(
+        params![
+            key.provider,
+            key.account,
+            key.subject,
+            day_text(from),
+            day_text(to)
+        ],
+        |r| r.get::<_, String>(0),
+    )?;
+    let mut out = Vec::new();
+    for day in days {
+        if let Ok(day) = NaiveDate::parse_from_str(&day?, "%Y-%m-%d") {
+            out.push(day);
+        }
+    }
+    Ok(out)
+}
+
 /// Upserts one subject's reported month rows inside `tx`.
 pub fn upsert_months(
     tx: &Transaction<'_>,

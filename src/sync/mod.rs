@@ -94,6 +94,9 @@ struct AccountRun<'a> {
     started: FetchTime,
     /// Days an answer can hold: the assumed window, or fewer if answers showed fewer.
     window_days: u32,
+    /// Whether no answer was seen for a week (an outage): the provider's window may have
+    /// changed meanwhile, so a fetch covers only the days its own answer reaches.
+    window_unconfirmed: bool,
     lost: std::sync::Mutex<Vec<LostDays>>,
     /// Subjects the plan left for a later run.
     planned_skips: std::sync::atomic::AtomicU64,
@@ -122,6 +125,7 @@ impl<'a> AccountRun<'a> {
             })
             .await?;
         let window_days = store_plan::ObservedWindow::trusted(observed, retention).max(1);
+        let window_unconfirmed = observed.is_some_and(|o| !o.recent);
         Ok(Self {
             account,
             provider,
@@ -130,6 +134,7 @@ impl<'a> AccountRun<'a> {
             run_id,
             started,
             window_days,
+            window_unconfirmed,
             lost: std::sync::Mutex::new(Vec::new()),
             planned_skips: std::sync::atomic::AtomicU64::new(0),
         })
@@ -339,7 +344,9 @@ impl<'a> AccountRun<'a> {
                         account: name.clone(),
                         subject,
                     };
-                    crate::store::coverage::extend_coverage(&tx, &key, vouched_day, vouched_day)?;
+                    // The listing seen today vouches for yesterday, now closed.
+                    let yesterday = vouched_day - TimeDelta::days(1);
+                    crate::store::coverage::extend_coverage(&tx, &key, yesterday, yesterday)?;
                 }
                 Ok(tx.commit()?)
             })

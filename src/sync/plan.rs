@@ -131,6 +131,15 @@ impl ProbeDays {
     }
 }
 
+/// The day of the latest fetch (or vouch) that covered `c`: the day after its last covered
+/// day, since coverage holds closed days only.
+fn fetched_on(facts: &PlanFacts, c: &Candidate<'_>) -> Option<NaiveDate> {
+    facts
+        .covered
+        .get(c.subject)
+        .map(|d| *d + TimeDelta::days(1))
+}
+
 /// Whether `c`, of class `class`, is fetched by a run on `today`.
 pub fn is_due(
     c: &Candidate<'_>,
@@ -139,7 +148,8 @@ pub fn is_due(
     today: NaiveDate,
     probes: ProbeDays,
 ) -> bool {
-    let covered = facts.covered.get(c.subject).copied();
+    // Coverage holds closed days: the fetch that covered through day D ran on D + 1.
+    let covered = fetched_on(facts, c);
     let not_today = covered.is_none_or(|d| d < today);
     match class {
         Class::Hot => true,
@@ -162,8 +172,9 @@ fn is_ended(c: &Candidate<'_>) -> bool {
     c.listed.is_some_and(|l| l.state == ListedState::Ended)
 }
 
-/// Whether the run's listing vouches for today of `c`, a subject it does not fetch: an
-/// ended, dormant subject covered through yesterday, which the listing shows still ended.
+/// Whether the run's listing vouches for yesterday of `c`, a subject it does not fetch: an
+/// ended, dormant subject covered through the day before, which the listing shows still
+/// ended (so yesterday had no use, and is complete).
 fn vouched(
     c: &Candidate<'_>,
     class: Class,
@@ -174,7 +185,7 @@ fn vouched(
     !due && class == Class::Dormant
         && c.cadence == Cadence::History
         && is_ended(c)
-        && facts.covered.get(c.subject) == Some(&(today - TimeDelta::days(1)))
+        && fetched_on(facts, c) == Some(today - TimeDelta::days(1))
 }
 
 /// Where a snapshot keeps the listing's row it was taken against (the writer puts it there).
@@ -340,8 +351,9 @@ mod tests {
     fn facts(a: Archive) -> PlanFacts {
         let mut f = PlanFacts::default();
         let s = "s".to_owned();
+        // `covered` names the day of the latest fetch: coverage holds the days before it.
         if let Some(d) = a.covered {
-            f.covered.insert(s.clone(), day(d));
+            f.covered.insert(s.clone(), day(d) - TimeDelta::days(1));
         }
         if a.recent {
             f.recent.insert(s.clone());
@@ -557,9 +569,11 @@ mod tests {
             cadence: Cadence::History,
             listed: Some(&ended),
         };
+        // The day of the latest fetch or vouch: coverage holds the days before it.
         let covered_through = |d: &str| {
             let mut f = PlanFacts::default();
-            f.covered.insert(subject.clone(), day(d));
+            f.covered
+                .insert(subject.clone(), day(d) - TimeDelta::days(1));
             f
         };
         let today = day("2026-03-10");
@@ -607,7 +621,7 @@ mod tests {
         let mut f = PlanFacts::default();
         let names: Vec<String> = (0..7000).map(|i| format!("order-{i}")).collect();
         for n in &names {
-            f.covered.insert(n.clone(), day("2026-03-09"));
+            f.covered.insert(n.clone(), day("2026-03-08"));
         }
         let today = day("2026-03-10");
         let due = names

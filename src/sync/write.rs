@@ -65,6 +65,30 @@ impl SubjectWrite {
             run_id,
         } = self;
         let answer_first = data.days.iter().map(|d| d.day).min();
+        // A day with use the provider answered before and leaves out now, inside the window
+        // the run believes in: the provider keeps fewer days (its window shrank).
+        let mut window_start = window_start;
+        if learns_window && has_days && data.records.is_empty() {
+            let answered: std::collections::BTreeSet<_> = data.days.iter().map(|d| d.day).collect();
+            let yesterday = fetched.day() - TimeDelta::days(1);
+            let dropped = usage::days_with_use(tx, &key, window_start, yesterday)?
+                .into_iter()
+                .filter(|d| !answered.contains(d))
+                .max();
+            if let Some(day) = dropped {
+                let at_most = u32::try_from((fetched.day() - day).num_days())
+                    .unwrap_or(1)
+                    .max(1);
+                store_plan::record_window_evidence(
+                    tx,
+                    key.provider,
+                    &key.account,
+                    fetched.day(),
+                    at_most,
+                )?;
+                window_start = window_start.max(day + TimeDelta::days(1));
+            }
+        }
         for note in &data.notes {
             runs::insert_error(tx, run_id, Some(&key.subject), note)?;
         }
@@ -76,8 +100,17 @@ impl SubjectWrite {
         flags::flag_implausible(tx, &key, &data.days, fetched.day(), ceiling, fetched)?;
         stats += usage::upsert_months(tx, &key, &data.months, fetched)?;
         stats += usage::upsert_month_resources(tx, &key, &data.month_resources, fetched)?;
+        let mut final_derived = None;
         if !data.counters.is_empty() {
             let derived = counters::record_readings(tx, &key, &data.counters, fetched)?;
+            final_derived = Some(
+                derived
+                    .days
+                    .iter()
+                    .map(|d| d.day)
+                    .filter(|d| *d < derived.final_before)
+                    .collect::<Vec<_>>(),
+            );
             let (days, final_before, read) = (&derived.days, derived.final_before, derived.read);
             stats += usage::upsert_days_final_before(tx, &key, days, true, read, final_before)?;
             let ceiling = Ceiling {
@@ -93,18 +126,30 @@ impl SubjectWrite {
             updated,
             unchanged: 0,
         };
-        // Never past the real now: a clock set ahead (`--now`, a wrong system clock) must
-        // not mark days covered that no answer could have held yet. Covered are the days
-        // the answer could have held: the window, never before the subject's first day,
-        // and any older day it did hold.
-        let to = fetched.day().min(chrono::Utc::now().date_naive());
-        let lost = if has_days {
-            let first_day = coverage::first_archived_day(tx, &key)?;
-            let from = first_day.map_or(window_start, |f| f.max(window_start));
-            let from = answer_first.map_or(from, |a| a.min(from)).min(to);
-            coverage::extend_coverage(tx, &key, from, to)?
-        } else {
-            Vec::new()
+        // Coverage holds the closed days whose final figures the archive has: for history,
+        // those the answer could have held before the fetch's own day (the window, and any
+        // older day it did hold); for counters,
+        // the days made final (the next day has a snapshot). Never past the real now: a
+        // clock set ahead (`--now`, a wrong system clock) must not mark days covered that
+        // no answer could have held yet.
+        let real_today = chrono::Utc::now().date_naive();
+        let lost = match final_derived {
+            _ if !has_days => Vec::new(),
+            Some(days) => {
+                let closed: Vec<_> = days.into_iter().filter(|d| *d < real_today).collect();
+                coverage::cover_days(tx, &key, &closed)?
+            }
+            None => {
+                // The whole window: the answer would have held any day of it with use,
+                // also the days before the subject's first archived one.
+                let to = fetched.day().min(real_today) - TimeDelta::days(1);
+                let from = answer_first.map_or(window_start, |a| a.min(window_start));
+                if from <= to {
+                    coverage::extend_coverage(tx, &key, from, to)?
+                } else {
+                    Vec::new()
+                }
+            }
         };
         if let (true, Some(oldest)) = (learns_window, answer_first) {
             let reach = (fetched.day() - oldest).num_days() + 1;
@@ -250,7 +295,11 @@ impl AccountRun<'_> {
         data: SubjectUsage,
         fetched: FetchTime,
     ) -> SubjectWrite {
-        let window_start = fetched.day() - TimeDelta::days(i64::from(self.window_days) - 1);
+        let window_start = if self.window_unconfirmed {
+            fetched.day()
+        } else {
+            fetched.day() - TimeDelta::days(i64::from(self.window_days) - 1)
+        };
         SubjectWrite {
             window_start,
             learns_window: crate::config::profile(self.account.kind).daily_history,

@@ -25,21 +25,28 @@ async fn outage_longer_than_the_window_is_lost() {
     let config = hydra_config(&server, &dir.db(), "orders = [1]", "");
     sync_at(&config, at("2026-03-01T12:00:00Z")).await;
     assert!(
-        gaps_at(&dir.db(), "2026-03-02").is_empty(),
-        "covered through today; today is never a gap"
+        gaps_at(&dir.db(), "2026-03-01").is_empty(),
+        "covered through yesterday; today is never a gap"
+    );
+    let next_day = gaps_at(&dir.db(), "2026-03-02");
+    assert_eq!(
+        next_day[0].recoverable,
+        ["2026-03-01"],
+        "fetched only before it ended: its final figures are still to come"
     );
 
     let before = gaps_at(&dir.db(), "2026-03-05");
     assert_eq!(
         before[0].recoverable,
-        ["2026-03-02", "2026-03-03", "2026-03-04"]
+        ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
     );
     assert!(before[0].lost.is_empty());
 
-    // Back after 20 days: the fetch covers 03-15 .. 03-21, so 03-02 .. 03-14 were never seen.
+    // Back after 20 days: the fetch covers 03-15 .. 03-20, so the final figures of
+    // 03-01 .. 03-14 were never seen.
     sync_at(&config, at("2026-03-21T12:00:00Z")).await;
     let after = gaps_at(&dir.db(), "2026-03-21");
-    let lost: Vec<String> = (2..=14).map(|d| format!("2026-03-{d:02}")).collect();
+    let lost: Vec<String> = (1..=14).map(|d| format!("2026-03-{d:02}")).collect();
     assert_eq!(after[0].lost, lost);
     assert!(after[0].recoverable.is_empty());
 }
@@ -76,7 +83,13 @@ async fn failing_subject_accumulates_gaps() {
     let gaps = gaps_at(&dir.db(), "2026-03-12");
     assert_eq!(
         gaps[0].lost,
-        ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"]
+        [
+            "2026-03-01",
+            "2026-03-02",
+            "2026-03-03",
+            "2026-03-04",
+            "2026-03-05"
+        ]
     );
     assert_eq!(gaps[0].recoverable.len(), 6, "03-06 .. 03-11");
 }
@@ -100,12 +113,12 @@ async fn status_reports_lost_days_and_exits_1() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let account = &json["accounts"][0];
     assert_eq!(
-        account["lost_days"], 23,
-        "30 days apart, 7 covered by the second fetch"
+        account["lost_days"], 24,
+        "30 days apart, each fetch covering the 6 closed days of its window"
     );
     assert_eq!(account["gaps"][0]["subject"], "1");
-    assert_eq!(account["gaps"][0]["lost"].as_array().unwrap().len(), 23);
-    assert!(account["reason"].as_str().unwrap().contains("23 days lost"));
+    assert_eq!(account["gaps"][0]["lost"].as_array().unwrap().len(), 24);
+    assert!(account["reason"].as_str().unwrap().contains("24 days lost"));
 }
 
 /// A version-1 archive migrates to the current schema with its rows, and its days count as covered.
@@ -169,9 +182,9 @@ async fn newly_lost_days_are_reported() {
     let report = sync_at(&config, at("2026-03-21T12:00:00Z")).await;
     let lost = usage_archiver::sync::LostDays {
         subject: "1".into(),
-        first: day("2026-03-02"),
+        first: day("2026-03-01"),
         last: day("2026-03-14"),
-        days: 13,
+        days: 14,
     };
     assert_eq!(report.newly_lost, [lost]);
     let view: (String, String, String, i64) = open(&config.archive.database)
@@ -183,7 +196,7 @@ async fn newly_lost_days_are_reported() {
         .unwrap();
     assert_eq!(
         view,
-        ("1".into(), "2026-03-02".into(), "2026-03-14".into(), 13),
+        ("1".into(), "2026-03-01".into(), "2026-03-14".into(), 14),
         "the coverage_gaps view shows the same stretch"
     );
     let again = sync_at(&config, at("2026-03-21T13:00:00Z")).await;

@@ -94,6 +94,8 @@ async fn sigkill_mid_backfill_leaves_whole_subjects_and_a_rerun_completes() {
             retention_days: 30,
             seed: 11,
             ended: 0,
+            life: None,
+            window_shrinks: None,
         },
         ..SimConfig::demo()
     })

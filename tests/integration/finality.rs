@@ -276,8 +276,8 @@ async fn overlapping_daily_syncs_extend_one_covered_interval() {
     };
     assert_eq!(
         intervals,
-        [("2026-02-23".to_owned(), "2026-03-05".to_owned())],
-        "the first window (7 days back from 03-01) extended to the last sync"
+        [("2026-02-23".to_owned(), "2026-03-04".to_owned())],
+        "the first window (7 days back from 03-01) extended to the day before the last sync"
     );
     let store = Store::open_read_only(&dir.db()).unwrap();
     let gaps = store
@@ -291,7 +291,12 @@ async fn overlapping_daily_syncs_extend_one_covered_interval() {
             )
         })
         .unwrap();
-    assert!(gaps.is_empty(), "{gaps:?}");
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(
+        (gaps[0].recoverable.as_slice(), gaps[0].lost.len()),
+        (&["2026-03-05".to_owned()][..], 0),
+        "only the last day, fetched before it ended, waits for its final figure"
+    );
 }
 
 /// A Basic-auth Hostens account on `server` whose server 113 has `details` and `history`.

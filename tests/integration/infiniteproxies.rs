@@ -376,6 +376,7 @@ async fn outage_over_14_days_loses_the_days_between() {
     assert_eq!(
         gaps[0].lost,
         [
+            "2026-06-01",
             "2026-06-02",
             "2026-06-03",
             "2026-06-04",

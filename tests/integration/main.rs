@@ -66,6 +66,8 @@ mod redaction;
 mod readers;
 // Secrets appear in no output, log, error or shared table.
 mod secrets;
+// A year in a minute: seeded histories of every provider through virtual time.
+mod simulation;
 // Implausible final days marked, revisions of final figures counted, in status and metrics.
 mod suspect;
 // Rotating refresh tokens across processes and across shutdown.

@@ -248,7 +248,8 @@ async fn a_backup_never_leaves_a_copy_without_its_credential_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("refusing to follow the symbolic link") && err.contains("archive.db.credentials"),
+        err.contains("refusing to follow the symbolic link")
+            && err.contains("archive.db.credentials"),
         "{err}"
     );
     assert!(!dest.exists() && !dir.path("copy.db.credentials").exists());
@@ -303,7 +304,8 @@ async fn the_credential_lock_follows_no_link() {
     let report = sync_with(&config, &store, token, at("2026-03-01T12:00:00Z")).await;
     let errors = report.errors.join("; ");
     assert!(
-        errors.contains("refusing to follow the symbolic link") && errors.contains("credentials.lock"),
+        errors.contains("refusing to follow the symbolic link")
+            && errors.contains("credentials.lock"),
         "{errors}"
     );
     assert!(!target.exists(), "nothing created through the link");
@@ -319,7 +321,11 @@ async fn the_credential_lock_follows_no_link() {
         // service's own.
         std::os::unix::fs::chown(dir.db(), Some(65534), Some(65534)).unwrap();
         let report = sync_with(&config, &store, token, at("2026-03-01T16:00:00Z")).await;
-        assert!(!report.errors.join("; ").contains("belongs to uid"), "{:?}", report.errors);
+        assert!(
+            !report.errors.join("; ").contains("belongs to uid"),
+            "{:?}",
+            report.errors
+        );
     } else {
         eprintln!("skipped: a lock of another user needs root to plant");
     }
@@ -411,6 +417,11 @@ fn a_copy_named_without_a_directory_lands_in_the_working_directory() {
         .current_dir(dir.dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path("copy.db").is_file());
 }

@@ -44,6 +44,8 @@ async fn readers_never_see_a_locked_archive_while_run_writes() {
             retention_days: 30,
             seed: 5,
             ended: 0,
+            life: None,
+            window_shrinks: None,
         },
         ..SimConfig::demo()
     })

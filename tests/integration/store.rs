@@ -586,7 +586,7 @@ fn schema_11_relabels_customer_balances_as_mb() {
         conn.execute_batch(
             "DROP VIEW hydraproxy_order_history; DROP VIEW hostens_invoices; \
              DROP VIEW hostens_service_history; DROP VIEW suspect_days; DROP TABLE day_flag; \
-             DROP VIEW hostens_domain_history; DROP VIEW hostens_certificate_history; \
+             DROP VIEW hostens_domain_history; DROP VIEW hostens_certificate_history; DROP TABLE window_evidence; \
              PRAGMA user_version = 10; \
              INSERT INTO balance_snapshot VALUES \
              ('infiniteproxies', 'main', '2026-03-01', 'customer_balance:alice', 150, 'GB', '2026-03-01T10:00:00Z'), \

@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use serde_json::{Value, json};
 
+use crate::sim::life::Kind;
+
 use super::{
     Caller, SIM_CLIENT_ADDRESS, SIM_SERVICE_PASSWORD, SIM_USERNAME, SimHostens, State, caller,
     error, month_start, unauthorized,
@@ -47,13 +49,33 @@ impl SimHostens {
             .collect()
     }
 
-    /// A service's status at `now`: `Terminated` from its entry in `service_ends` on.
-    fn service_status(&self, server: u64, now: DateTime<Utc>) -> &'static str {
+    /// A service's status at `now`: `Terminated` from its entry in `service_ends` on,
+    /// or, in a changing book, while its server is gone.
+    pub fn service_status(&self, server: u64, now: DateTime<Utc>) -> &'static str {
         let ended = self
             .service_ends
             .iter()
             .any(|(s, at)| *s == server && now >= *at);
-        if ended { "Terminated" } else { "Active" }
+        let gone = self.life.is_some_and(|l| {
+            server != super::TOKEN_SERVER && !l.alive(Kind::Server, server, now.date_naive())
+        });
+        if ended || gone {
+            "Terminated"
+        } else {
+            "Active"
+        }
+    }
+
+    /// The services `caller` has at `now`: one per server created by then.
+    fn services_of(&self, caller: Caller, now: DateTime<Utc>) -> Vec<u64> {
+        self.servers_of(caller)
+            .filter(|server| {
+                *server == super::TOKEN_SERVER
+                    || self
+                        .life
+                        .is_none_or(|l| l.life(Kind::Server, *server).born <= now.date_naive())
+            })
+            .collect()
     }
 }
 
@@ -166,7 +188,8 @@ pub(super) async fn services(AxState(s): AxState<Arc<State>>, headers: HeaderMap
     let next_due = (month_start(s.clock.now().date_naive()) + Months::new(1)).date_naive();
     let list: Vec<Value> = s
         .sim
-        .servers_of(who)
+        .services_of(who, s.clock.now())
+        .into_iter()
         .map(|server| {
             json!({"id": (300 + server).to_string(), "domain": format!("vps{server}.example.net"),
                    "total": "15.00", "status": s.sim.service_status(server, s.clock.now()), "billingcycle": "Monthly",
@@ -188,7 +211,7 @@ pub(super) async fn service(
     };
     let Some(server) = id
         .checked_sub(300)
-        .filter(|server| s.sim.owns(who, *server))
+        .filter(|server| s.sim.services_of(who, s.clock.now()).contains(server))
     else {
         return error(StatusCode::NOT_FOUND, "Service not found");
     };

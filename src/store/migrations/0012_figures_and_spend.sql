@@ -113,3 +113,14 @@ SELECT account, entity_id AS certificate_id, day,
        taken_at
 FROM entity_snapshot
 WHERE provider = 'hostens' AND kind = 'certificate';
+
+-- Evidence that a provider keeps fewer days than its answers once reached: an answer
+-- that left out a day with use it had answered before. at_most is the most days back
+-- the provider can still be keeping (today being 1); the window is bounded by it at once.
+CREATE TABLE window_evidence (
+    provider TEXT NOT NULL,
+    account  TEXT NOT NULL,
+    day      TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+    at_most  INTEGER NOT NULL CHECK (at_most > 0),
+    PRIMARY KEY (provider, account, day)
+) STRICT, WITHOUT ROWID;
