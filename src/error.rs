@@ -11,6 +11,18 @@ use std::time::Duration;
 /// `sync_error`); a provider's whole answer is kept raw instead, per `keep_raw`.
 pub const MAX_ERROR_BYTES: usize = 1024;
 
+/// An error and its sources, joined with ": ".
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// `text` cut to [`MAX_ERROR_BYTES`] on a character boundary, saying how much was cut.
 pub fn bounded(text: &str) -> String {
     if text.len() <= MAX_ERROR_BYTES {

@@ -278,7 +278,8 @@ pub(crate) fn mix(parts: &[u64]) -> u64 {
     mix_seeded(0, parts)
 }
 
-/// [`mix`] from a seed: the same integers under another seed give another number.
+/// A deterministic pseudo-random number from a seed and a few integers (splitmix64): the
+/// same integers under another seed give another number.
 pub fn mix_seeded(seed: u64, parts: &[u64]) -> u64 {
     let mut x = seed ^ 0x9E37_79B9_7F4A_7C15_u64;
     for p in parts {

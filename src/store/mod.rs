@@ -7,12 +7,15 @@
 //! `sync` and the read-side commands use this module.
 
 pub mod backup;
+pub mod batch;
 pub mod counters;
 pub mod coverage;
 pub mod credentials;
+pub mod domain;
 pub mod entities;
 pub mod flags;
 mod migrate;
+pub mod months;
 pub mod plan;
 pub mod query;
 pub mod rederive;

@@ -257,11 +257,14 @@ pub struct ObservedWindow {
     pub days: u32,
     /// On how many days answers were seen.
     pub seen_on: u32,
-    /// The fewest days the provider can be keeping, where a recent answer left out a day
-    /// with use it had answered before (a window that shrank).
+    /// The fewest days the provider can be keeping, where an answer left out a day with
+    /// use it had answered before (a window that shrank), until a later answer reaches
+    /// further (the evidence holds through an outage).
     pub at_most: Option<u32>,
-    /// Whether answers were seen in the last [`OBSERVED_RECENT_DAYS`] days; if not (an
-    /// outage), `days` is what they showed before, which may no longer hold.
+    /// Whether answers were seen in the last [`OBSERVED_RECENT_DAYS`] days, or a run of the
+    /// account succeeded yesterday or today (quiet days, not an outage: every closed day
+    /// was fetched while any window holds it). If not (an outage), `days` is what answers
+    /// showed before, which may no longer hold.
     pub recent: bool,
 }
 
@@ -295,28 +298,53 @@ pub fn load_observed_window(
     let since = (today - TimeDelta::days(OBSERVED_RECENT_DAYS - 1))
         .format("%Y-%m-%d")
         .to_string();
+    let yesterday = (today - TimeDelta::days(1)).format("%Y-%m-%d").to_string();
     let today = today.format("%Y-%m-%d").to_string();
-    let (recent, before, seen_on, at_most): (Option<i64>, Option<i64>, i64, Option<i64>) = conn
+    let (recent, before, seen_on, at_most, ran): (Option<i64>, Option<i64>, i64, Option<i64>, bool) = conn
         .prepare_cached(
             "SELECT (SELECT max(window_days) FROM observed_window \
                      WHERE provider = ?1 AND account = ?2 AND day >= ?5 AND day <= ?3), \
                     (SELECT max(window_days) FROM (SELECT window_days FROM observed_window \
                      WHERE provider = ?1 AND account = ?2 AND day <= ?3 ORDER BY day DESC LIMIT ?4)), \
                     (SELECT count(*) FROM observed_window WHERE provider = ?1 AND account = ?2 AND day <= ?3), \
-                    (SELECT min(at_most) FROM window_evidence \
-                     WHERE provider = ?1 AND account = ?2 AND day >= ?5 AND day <= ?3)",
+                    (SELECT min(e.at_most) FROM window_evidence e \
+                     WHERE e.provider = ?1 AND e.account = ?2 AND e.day <= ?3 \
+                     AND NOT EXISTS (SELECT 1 FROM observed_window o \
+                       WHERE o.provider = ?1 AND o.account = ?2 AND o.day > e.day AND o.day <= ?3 \
+                       AND o.window_days > e.at_most)), \
+                    EXISTS (SELECT 1 FROM sync_run WHERE provider = ?1 AND account = ?2 \
+                     AND status IN ('ok', 'partial') AND started_at >= ?6 AND started_at < ?3 || 'U')",
         )?
-        .query_row(params![provider, account, today, OBSERVED_RECENT_DAYS, since], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
+        .query_row(
+            params![provider, account, today, OBSERVED_RECENT_DAYS, since, yesterday],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
     Ok(recent.or(before).and_then(|d| {
         Some(ObservedWindow {
             days: u32::try_from(d).ok()?,
             seen_on: u32::try_from(seen_on).ok()?,
             at_most: at_most.and_then(|a| u32::try_from(a).ok()),
-            recent: recent.is_some(),
+            recent: recent.is_some() || ran,
         })
     }))
+}
+
+/// The most days back an answer fetched on `day` reached, if one held any day.
+pub fn observed_on(
+    conn: &Connection,
+    provider: &str,
+    account: &str,
+    day: NaiveDate,
+) -> Result<Option<u32>, StoreError> {
+    let days: Option<i64> = conn
+        .prepare_cached(
+            "SELECT max(window_days) FROM observed_window WHERE provider = ?1 AND account = ?2 AND day = ?3",
+        )?
+        .query_row(
+            params![provider, account, day.format("%Y-%m-%d").to_string()],
+            |r| r.get(0),
+        )?;
+    Ok(days.and_then(|d| u32::try_from(d).ok()))
 }
 
 /// Records that an answer fetched on `day` left out a day with use it had answered before,

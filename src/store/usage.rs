@@ -20,7 +20,7 @@ use chrono::{Datelike, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::StoreError;
-use crate::model::{BalanceSnapshot, DayUsage, FetchTime, MonthResources, MonthUsage};
+use crate::model::{DayUsage, FetchTime};
 
 /// Identifies the rows of one subject.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -54,14 +54,14 @@ impl std::ops::AddAssign for UpsertStats {
 
 /// What one row's upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RowOutcome {
+pub(super) enum RowOutcome {
     Inserted,
     Updated,
     Unchanged,
 }
 
 impl UpsertStats {
-    fn record(&mut self, outcome: RowOutcome) {
+    pub(super) fn record(&mut self, outcome: RowOutcome) {
         match outcome {
             RowOutcome::Inserted => self.inserted += 1,
             RowOutcome::Updated => self.updated += 1,
@@ -73,7 +73,7 @@ impl UpsertStats {
 /// Inserts the row if new, else updates it if anything differs (the update's WHERE says what).
 ///
 /// The insert comes first because a backfill mostly inserts: one statement per new row.
-fn upsert_row(
+pub(super) fn upsert_row(
     insert: &mut rusqlite::CachedStatement<'_>,
     update: &mut rusqlite::CachedStatement<'_>,
     params: &[&dyn rusqlite::ToSql],
@@ -98,23 +98,6 @@ const FIND_SUBJECT: &str =
     "SELECT id FROM subject WHERE provider = ?1 AND account = ?2 AND subject = ?3";
 
 const ADD_SUBJECT: &str = "INSERT INTO subject (provider, account, subject) VALUES (?1, ?2, ?3)";
-
-const INSERT_MONTH: &str = "INSERT INTO month_usage (provider, account, subject, month, upload_mb, \
-    download_mb, total_mb, is_final, first_seen_at, last_seen_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) ON CONFLICT DO NOTHING";
-
-const UPDATE_MONTH: &str = "UPDATE month_usage SET upload_mb = ?5, download_mb = ?6, total_mb = ?7, \
-    is_final = max(is_final, ?8), last_seen_at = ?9 \
-    WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND month = ?4 \
-    AND (upload_mb IS NOT ?5 OR download_mb IS NOT ?6 OR total_mb IS NOT ?7 OR is_final < ?8) \
-    AND last_seen_at <= ?9";
-
-const UPSERT_BALANCE: &str = "INSERT INTO balance_snapshot (provider, account, day, metric, value, unit, taken_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-    ON CONFLICT (provider, account, day, metric) DO UPDATE SET \
-    value = excluded.value, unit = excluded.unit, taken_at = excluded.taken_at \
-    WHERE (value IS NOT excluded.value OR unit IS NOT excluded.unit) \
-    AND taken_at <= excluded.taken_at";
 
 /// Opens the write transaction every batch uses (`BEGIN IMMEDIATE`, so the busy timeout applies).
 pub fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
@@ -291,7 +274,7 @@ fn insert_new_days(
 }
 
 /// `YYYY-MM`.
-fn month_text(day: NaiveDate) -> String {
+pub(super) fn month_text(day: NaiveDate) -> String {
     let mut text = day_text(day);
     text.truncate(text.len() - 3);
     text
@@ -432,103 +415,7 @@ pub fn days_with_use(
     Ok(out)
 }
 
-/// Upserts one subject's reported month rows inside `tx`.
-pub fn upsert_months(
-    tx: &Transaction<'_>,
-    key: &SubjectKey,
-    months: &[MonthUsage],
-    fetched: FetchTime,
-) -> Result<UpsertStats, StoreError> {
-    if months.is_empty() {
-        return Ok(UpsertStats::default());
-    }
-    let mut insert = tx.prepare_cached(INSERT_MONTH)?;
-    let mut update = tx.prepare_cached(UPDATE_MONTH)?;
-    let now = fetched.rfc3339();
-    let this_month = first_of_month(fetched.day());
-    let mut stats = UpsertStats::default();
-    for m in months {
-        let month = month_text(m.month);
-        let p = params![
-            key.provider,
-            key.account,
-            key.subject,
-            month,
-            m.upload_mb,
-            m.download_mb,
-            m.total_mb,
-            first_of_month(m.month) < this_month,
-            now
-        ];
-        stats.record(upsert_row(&mut insert, &mut update, p)?);
-    }
-    Ok(stats)
-}
-
-const INSERT_RESOURCES: &str = "INSERT INTO month_resources (provider, account, subject, month, \
-    quota_usage, quota_limit, inode_usage, inode_limit, first_seen_at, last_seen_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) ON CONFLICT DO NOTHING";
-
-const UPDATE_RESOURCES: &str = "UPDATE month_resources SET quota_usage = ?5, quota_limit = ?6, \
-    inode_usage = ?7, inode_limit = ?8, last_seen_at = ?9 \
-    WHERE provider = ?1 AND account = ?2 AND subject = ?3 AND month = ?4 \
-    AND (quota_usage IS NOT ?5 OR quota_limit IS NOT ?6 OR inode_usage IS NOT ?7 \
-         OR inode_limit IS NOT ?8) \
-    AND last_seen_at <= ?9";
-
-/// Upserts a subject's monthly disk and inode figures; unchanged rows are not rewritten.
-pub fn upsert_month_resources(
-    tx: &Transaction<'_>,
-    key: &SubjectKey,
-    rows: &[MonthResources],
-    fetched: FetchTime,
-) -> Result<UpsertStats, StoreError> {
-    if rows.is_empty() {
-        return Ok(UpsertStats::default());
-    }
-    let mut insert = tx.prepare_cached(INSERT_RESOURCES)?;
-    let mut update = tx.prepare_cached(UPDATE_RESOURCES)?;
-    let now = fetched.rfc3339();
-    let mut stats = UpsertStats::default();
-    for r in rows {
-        let month = month_text(r.month);
-        let p = params![
-            key.provider,
-            key.account,
-            key.subject,
-            month,
-            r.quota_usage,
-            r.quota_limit,
-            r.inode_usage,
-            r.inode_limit,
-            now
-        ];
-        stats.record(upsert_row(&mut insert, &mut update, p)?);
-    }
-    Ok(stats)
-}
-
-/// Upserts the account's balance figures for the fetch's UTC day; returns rows changed.
-pub fn upsert_balances(
-    tx: &Transaction<'_>,
-    provider: &str,
-    account: &str,
-    balances: &[BalanceSnapshot],
-    fetched: FetchTime,
-) -> Result<u64, StoreError> {
-    let mut stmt = tx.prepare_cached(UPSERT_BALANCE)?;
-    let day = fetched.day().format("%Y-%m-%d").to_string();
-    let now = fetched.rfc3339();
-    let mut changed = 0;
-    for b in balances {
-        changed += stmt.execute(params![
-            provider, account, day, b.metric, b.value, b.unit, now
-        ])? as u64;
-    }
-    Ok(changed)
-}
-
-fn first_of_month(d: NaiveDate) -> NaiveDate {
+pub(super) fn first_of_month(d: NaiveDate) -> NaiveDate {
     d.with_day(1).unwrap_or(d)
 }
 

@@ -9,16 +9,16 @@
 //! starts no new fetch, and is recorded as `interrupted`.
 
 mod clock;
+mod discover;
+mod guards;
 pub mod plan;
 mod report;
 mod vault;
 mod write;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use chrono::{Datelike, TimeDelta};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -31,30 +31,15 @@ use write::{Fetched, MAX_BATCH, SubjectsOutcome};
 use crate::config::{AccountConfig, KeepRaw};
 use crate::error::ProviderError;
 use crate::http::RunMemo;
-use crate::model::{BalanceSnapshot, FetchTime, RawResponse, SubjectUsage};
+use crate::model::{BalanceSnapshot, FetchTime, RawResponse};
 use crate::providers::{Provider, SubjectResult};
-use crate::store::runs::{self, RunStatus, RunTotals};
+use crate::store::domain::AccountRef;
+use crate::store::plan as store_plan;
+use crate::store::runs::{RunStatus, RunTotals};
 use crate::store::{Store, StoreError};
-use crate::store::{plan as store_plan, usage};
 
 /// How many errors a run report keeps for its summary.
 const MAX_REPORTED_ERRORS: usize = 5;
-
-/// The longest subject id a listing may name: a longer one is no real id, and would make
-/// every error about it long.
-const MAX_SUBJECT_BYTES: usize = 256;
-
-/// An error and its sources, joined with ": ".
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
 
 /// A subject's or the account's failure, already worded for the operator.
 struct Failure {
@@ -103,6 +88,14 @@ struct AccountRun<'a> {
 }
 
 impl<'a> AccountRun<'a> {
+    /// The account, as the archive names it.
+    fn key(&self) -> AccountRef {
+        AccountRef {
+            provider: self.account.kind.as_str(),
+            name: self.account.name.clone(),
+        }
+    }
+
     async fn start(
         account: &'a AccountConfig,
         provider: Arc<dyn Provider>,
@@ -110,19 +103,14 @@ impl<'a> AccountRun<'a> {
         options: &'a SyncOptions,
     ) -> Result<Self, StoreError> {
         let started = options.clock.now();
-        let (kind, name) = (account.kind.as_str(), account.name.clone());
-        let (schedule, retention) = (account.schedule.as_str().to_owned(), account.retention_days);
         let learns = crate::config::profile(account.kind).daily_history;
+        let key = AccountRef {
+            provider: account.kind.as_str(),
+            name: account.name.clone(),
+        };
+        let retention = account.retention_days;
         let (run_id, observed) = store
-            .call(move |c| {
-                runs::upsert_account_state(c, kind, &name, &schedule, retention)?;
-                let observed = if learns {
-                    store_plan::load_observed_window(c, kind, &name, started.day())?
-                } else {
-                    None
-                };
-                Ok((runs::start_run(c, kind, &name, started)?, observed))
-            })
+            .start_run(&key, account.schedule.as_str(), retention, learns, started)
             .await?;
         let window_days = store_plan::ObservedWindow::trusted(observed, retention).max(1);
         let window_unconfirmed = observed.is_some_and(|o| !o.recent);
@@ -184,192 +172,10 @@ impl<'a> AccountRun<'a> {
         raw: Option<RawResponse>,
         fetched: FetchTime,
     ) -> Result<(), StoreError> {
-        let (kind, name) = (self.account.kind.as_str(), self.account.name.clone());
         let raw = raw.filter(|_| self.options.keep_raw == KeepRaw::All);
         self.store
-            .call(move |c| {
-                let tx = usage::begin(c)?;
-                usage::upsert_balances(&tx, kind, &name, &balances, fetched)?;
-                if let Some(raw) = raw {
-                    runs::insert_raw(&tx, kind, &name, None, &raw, None, fetched)?;
-                }
-                Ok(tx.commit()?)
-            })
+            .write_balances(&self.key(), balances, raw, fetched)
             .await
-    }
-
-    /// Discovered subjects, plus archived ones that may still have history at the provider.
-    async fn subjects(
-        &self,
-        failures: &mut Vec<Failure>,
-        cancel: &CancellationToken,
-    ) -> Result<Vec<Planned>, StoreError> {
-        let mut subjects = BTreeSet::new();
-        let fetched = self.options.clock.now();
-        let mut prefetched = std::collections::BTreeMap::new();
-        let mut listed = std::collections::BTreeMap::new();
-        match cancellable(cancel, self.provider.discover_subjects()).await {
-            Some(Ok(found))
-                if found.subjects.len() + found.prefetched.len() > self.account.max_subjects =>
-            {
-                let e = ProviderError::Api {
-                    endpoint: "discovery".to_owned(),
-                    message: format!(
-                        "the listings named {} subjects, more than max_subjects = {} of [[{}]] {:?}; \
-                         none of them was fetched (raise max_subjects if the account really has that many)",
-                        found.subjects.len() + found.prefetched.len(),
-                        self.account.max_subjects,
-                        self.account.kind.as_str(),
-                        self.account.name
-                    ),
-                };
-                failures.push(self.failure(None, &e, fetched).await?);
-            }
-            Some(Ok(found)) => {
-                listed = found.listed;
-                for e in &found.errors {
-                    failures.push(self.failure(None, e, fetched).await?);
-                }
-                subjects.extend(found.subjects);
-                subjects.extend(found.prefetched.keys().cloned());
-                prefetched = found.prefetched;
-                if !found.balances.is_empty() {
-                    self.write_balances(found.balances, None, fetched).await?;
-                }
-            }
-            Some(Err(e)) => failures.push(self.failure(None, &e, self.options.clock.now()).await?),
-            None => return Ok(Vec::new()),
-        }
-        let since = self.started.day() - TimeDelta::days(i64::from(self.account.retention_days));
-        let since = since.format("%Y-%m-%d").to_string();
-        let (kind, name) = (self.account.kind.as_str(), self.account.name.clone());
-        let archived = self
-            .store
-            .call(move |c| runs::load_recent_subjects(c, kind, &name, &since))
-            .await?;
-        subjects.extend(archived);
-        let (subjects, unprintable): (Vec<String>, Vec<String>) = subjects
-            .into_iter()
-            .partition(|s| !s.chars().any(char::is_control));
-        for id in unprintable {
-            let shown = crate::redact::escape_control(&id);
-            let e = ProviderError::Api {
-                endpoint: "discovery".to_owned(),
-                message: format!(
-                    "the id {} holds control characters (a terminal would act on them); the subject is skipped",
-                    crate::providers::quote(&shown)
-                ),
-            };
-            failures.push(self.failure(Some(shown), &e, fetched).await?);
-        }
-        let (usable, too_long): (Vec<String>, Vec<String>) = subjects
-            .into_iter()
-            .partition(|s| !s.is_empty() && s.len() <= MAX_SUBJECT_BYTES);
-        if let Some(first) = too_long.first() {
-            let e = ProviderError::Api {
-                endpoint: "discovery".to_owned(),
-                message: format!(
-                    "{} subject ids are empty or longer than {MAX_SUBJECT_BYTES} bytes and were skipped, e.g. {}",
-                    too_long.len(),
-                    crate::providers::quote(first)
-                ),
-            };
-            failures.push(self.failure(None, &e, fetched).await?);
-        }
-        let due = self.plan(usable, &listed, fetched).await?;
-        Ok(due
-            .into_iter()
-            .map(|subject| Planned {
-                prefetched: prefetched.remove(&subject).map(|d| (d, fetched)),
-                listing: listed.get(&subject).and_then(|l| l.row.clone()),
-                subject,
-            })
-            .collect())
-    }
-
-    /// Classes every subject (recorded for `status` and the `subjects` view) and, when
-    /// the run follows the plan, keeps only those due now; `backfill` keeps them all.
-    async fn plan(
-        &self,
-        subjects: Vec<String>,
-        listed: &std::collections::BTreeMap<String, crate::providers::Listed>,
-        at: FetchTime,
-    ) -> Result<Vec<String>, StoreError> {
-        let (kind, name, window) = (
-            self.account.kind.as_str(),
-            self.account.name.clone(),
-            self.window_days,
-        );
-        let today = at.day();
-        let facts = self
-            .store
-            .call(move |c| store_plan::load_facts(c, kind, &name, today, window))
-            .await?;
-        let candidates: Vec<plan::Candidate<'_>> = subjects
-            .iter()
-            .map(|s| plan::Candidate {
-                subject: s,
-                cadence: self.provider.cadence(s),
-                listed: listed.get(s),
-            })
-            .collect();
-        let ticks = f64::from(self.account.schedule.ticks_per_day(at.0));
-        let (decisions, account_plan) = plan::decide(&candidates, &facts, today, window, ticks);
-        let states: Vec<store_plan::SubjectState> = decisions
-            .iter()
-            .map(|d| store_plan::SubjectState {
-                subject: d.subject.clone(),
-                state: d.class.as_str(),
-                label: listed
-                    .get(&d.subject)
-                    .and_then(|l| clean_label(l.label.as_deref()?)),
-            })
-            .collect();
-        // Backfill fetches every subject, so only a planned run leaves any to the listing.
-        let vouched: Vec<String> = decisions
-            .iter()
-            .filter(|d| self.options.plan && d.vouched)
-            .map(|d| d.subject.clone())
-            .collect();
-        let vouched_day = today.min(chrono::Utc::now().date_naive());
-        let (name, stamp) = (self.account.name.clone(), at.rfc3339());
-        self.store
-            .call(move |c| {
-                let tx = usage::begin(c)?;
-                store_plan::upsert_subject_states(&tx, kind, &name, &states, &stamp)?;
-                store_plan::upsert_account_plan(&tx, kind, &name, &account_plan, &stamp)?;
-                for subject in vouched {
-                    let key = usage::SubjectKey {
-                        provider: kind,
-                        account: name.clone(),
-                        subject,
-                    };
-                    // The listing seen today vouches for yesterday, now closed.
-                    let yesterday = vouched_day - TimeDelta::days(1);
-                    crate::store::coverage::extend_coverage(&tx, &key, yesterday, yesterday)?;
-                }
-                Ok(tx.commit()?)
-            })
-            .await?;
-        if !self.options.plan {
-            return Ok(subjects);
-        }
-        let due: Vec<String> = decisions
-            .into_iter()
-            .filter(|d| d.due)
-            .map(|d| d.subject)
-            .collect();
-        let skipped = (subjects.len() - due.len()) as u64;
-        self.planned_skips.store(skipped, Ordering::Relaxed);
-        tracing::info!(
-            due = due.len(),
-            skipped,
-            hot = account_plan.hot,
-            quiet = account_plan.quiet,
-            dormant = account_plan.dormant,
-            "Fetch plan"
-        );
-        Ok(due)
     }
 
     /// Fetches subjects concurrently and writes them as they arrive.
@@ -408,7 +214,17 @@ impl<'a> AccountRun<'a> {
         let write = async {
             let mut outcome = SubjectsOutcome::default();
             let mut batch = Vec::with_capacity(MAX_BATCH);
+            // After an outage, answers without a day wait for the end of the run: by then
+            // an answer that reached back has confirmed the window they cover.
+            let mut deferred = Vec::new();
             while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                if self.window_unconfirmed {
+                    let (empty, full) = std::mem::take(&mut batch)
+                        .into_iter()
+                        .partition(|f| f.result.as_ref().is_ok_and(|d| d.days.is_empty()));
+                    batch = full;
+                    deferred.extend::<Vec<Fetched>>(empty);
+                }
                 let written = self
                     .write_batch(std::mem::take(&mut batch), &mut outcome)
                     .await;
@@ -416,6 +232,11 @@ impl<'a> AccountRun<'a> {
                     receiver.close();
                 }
                 written?;
+            }
+            while !deferred.is_empty() {
+                let rest = deferred.split_off(deferred.len().min(MAX_BATCH));
+                let chunk = std::mem::replace(&mut deferred, rest);
+                self.write_batch(chunk, &mut outcome).await?;
             }
             Ok(outcome)
         };
@@ -492,20 +313,8 @@ impl<'a> AccountRun<'a> {
             RunStatus::Partial
         };
         let finished = self.options.clock.now();
-        let (id, t) = (self.run_id, totals.clone());
         self.store
-            .call(move |c| {
-                runs::finish_run(c, id, status, &t, finished)?;
-                // Only query speed and the WAL's size depend on these: a failure must not
-                // fail a recorded run.
-                if let Err(e) = crate::store::optimize(c) {
-                    tracing::warn!(error = %error_chain(&e), "Could not refresh query statistics");
-                }
-                if let Err(e) = crate::store::checkpoint(c) {
-                    tracing::warn!(error = %error_chain(&e), "Could not checkpoint the WAL");
-                }
-                Ok(())
-            })
+            .finish_run(self.run_id, status, totals.clone(), finished)
             .await?;
         tracing::info!(
             run_id = self.run_id,
@@ -539,86 +348,11 @@ impl<'a> AccountRun<'a> {
     }
 }
 
-/// Checks a subject's periods against the fetch. A day after tomorrow (UTC) cannot be a
-/// reading: the answer is malformed and nothing of it is stored. Tomorrow (a provider a
-/// little ahead of UTC) and months after the fetch's month are dropped with a warning.
-fn check_periods(
-    subject: &str,
-    mut data: SubjectUsage,
-    fetched: FetchTime,
-) -> Result<SubjectUsage, ProviderError> {
-    let today = fetched.day();
-    let tomorrow = today + TimeDelta::days(1);
-    if let Some(far) = data
-        .days
-        .iter()
-        .map(|d| d.day)
-        .filter(|d| *d > tomorrow)
-        .max()
-    {
-        let raw = data.raw.first().cloned().unwrap_or_else(|| RawResponse {
-            endpoint: "response".to_owned(),
-            status: 0,
-            body: bytes::Bytes::new(),
-            secret_keys: &[],
-        });
-        return Err(ProviderError::Malformed {
-            endpoint: raw.endpoint.clone(),
-            reason: format!("day {far} is after tomorrow ({tomorrow}) at the fetch; not a reading"),
-            raw: Box::new(raw),
-        });
-    }
-    let this_month = today.with_day(1).unwrap_or(today);
-    let mut future: Vec<String> = Vec::new();
-    data.days.retain(|d| {
-        let keep = d.day <= today;
-        if !keep {
-            future.push(d.day.to_string());
-        }
-        keep
-    });
-    data.months.retain(|m| {
-        let keep = m.month <= this_month;
-        if !keep {
-            future.push(m.month.format("%Y-%m").to_string());
-        }
-        keep
-    });
-    data.month_resources.retain(|m| m.month <= this_month);
-    if !future.is_empty() {
-        tracing::warn!(
-            subject = %subject,
-            periods = %future.join(", "),
-            fetched_day = %today,
-            "Refused periods dated after the fetch; they were not stored"
-        );
-    }
-    Ok(data)
-}
-
 /// Runs `work` unless `cancel` fires first; `None` when cancelled.
 ///
 /// Dropping a fetch is safe: nothing is written until a subject's data is
 /// complete, and a write already handed to the store's blocking pool commits
 /// or rolls back as a whole.
-/// A provider's name for a subject as the archive keeps it: control characters (which a
-/// terminal would act on) dropped, whitespace trimmed, at most [`MAX_LABEL_CHARS`]
-/// characters; `None` when nothing is left.
-fn clean_label(label: &str) -> Option<String> {
-    let clean: String = label
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .chars()
-        .take(MAX_LABEL_CHARS)
-        .collect();
-    (!clean.is_empty()).then_some(clean)
-}
-
-/// The longest label kept.
-const MAX_LABEL_CHARS: usize = 100;
-
 async fn cancellable<T>(cancel: &CancellationToken, work: impl Future<Output = T>) -> Option<T> {
     tokio::select! {
         out = work => Some(out),
@@ -636,24 +370,3 @@ struct Planned {
 
 /// The entity a daily snapshot is kept as (kind, id), and the listing's row of it.
 pub(super) type ListingRow = (String, String, serde_json::Value);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Labels come from providers: no control character (a terminal escape) is kept, and
-    /// none is longer than the cap.
-    #[test]
-    fn labels_are_cleaned() {
-        assert_eq!(clean_label("  Sub 0 "), Some("Sub 0".to_owned()));
-        assert_eq!(
-            clean_label("\u{1b}[31mred\u{1b}[0m\n"),
-            Some("[31mred[0m".to_owned())
-        );
-        assert_eq!(clean_label(" \t\r\n"), None);
-        assert_eq!(
-            clean_label(&"é".repeat(300)).map(|l| l.chars().count()),
-            Some(MAX_LABEL_CHARS)
-        );
-    }
-}

@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::error_chain;
 use crate::config::{AccountConfig, Secret};
 use crate::error::VaultError;
+use crate::error::chain as error_chain;
 use crate::model::FetchTime;
 use crate::providers::{NoVault, StoredToken, TokenGuard, TokenVault};
 use crate::store::credentials::{CredentialFile, CredentialLock, TokenRow};

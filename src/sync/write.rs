@@ -7,16 +7,16 @@
 
 use chrono::TimeDelta;
 
-use super::{AccountRun, Failure, LostDays, check_periods};
+use super::guards::check_periods;
+use super::{AccountRun, Failure, LostDays};
 use crate::config::KeepRaw;
 use crate::error::ProviderError;
 use crate::model::{FetchTime, SubjectUsage};
 use crate::providers::SubjectResult;
-use crate::store::flags::{self, Ceiling};
-use crate::store::plan as store_plan;
+use crate::store::StoreError;
+use crate::store::batch::SubjectWrite;
 use crate::store::runs;
-use crate::store::usage::{self, SubjectKey, UpsertStats};
-use crate::store::{StoreError, counters, coverage, entities};
+use crate::store::usage::{SubjectKey, UpsertStats};
 
 /// Most subjects written in one transaction. Large enough that a backfill commits
 /// rarely; small enough that a transaction stays short for other writers.
@@ -29,153 +29,6 @@ pub(super) struct Fetched {
     pub(super) fetched: FetchTime,
     /// The listing's row the subject's snapshot is taken against, if it has one.
     pub(super) listing: Option<super::ListingRow>,
-}
-
-/// One subject's rows, ready to write inside a batch's transaction.
-struct SubjectWrite {
-    key: SubjectKey,
-    data: SubjectUsage,
-    fetched: FetchTime,
-    /// The oldest day the answer could have held: the window the run believes in.
-    window_start: chrono::NaiveDate,
-    /// Whether the provider answers with history, whose reach shows its window.
-    learns_window: bool,
-    /// Whether the subject has usage days to cover: not a daily snapshot of an object
-    /// (an order's details), whose missed days are no gap in anyone's usage.
-    has_days: bool,
-    keep_all: bool,
-    /// The account's day ceiling per subject (`max_day_mb`).
-    max_day_mb: f64,
-    /// The run whose `sync_error` rows the subject's notes go to.
-    run_id: i64,
-}
-
-impl SubjectWrite {
-    /// Writes the subject inside `tx`, with the notes on what its answers had refused.
-    fn write(self, tx: &rusqlite::Transaction<'_>) -> Result<Written, StoreError> {
-        let Self {
-            key,
-            data,
-            fetched,
-            window_start,
-            learns_window,
-            has_days,
-            keep_all,
-            max_day_mb,
-            run_id,
-        } = self;
-        let answer_first = data.days.iter().map(|d| d.day).min();
-        // A day with use the provider answered before and leaves out now, inside the window
-        // the run believes in: the provider keeps fewer days (its window shrank).
-        let mut window_start = window_start;
-        if learns_window && has_days && data.records.is_empty() {
-            let answered: std::collections::BTreeSet<_> = data.days.iter().map(|d| d.day).collect();
-            let yesterday = fetched.day() - TimeDelta::days(1);
-            let dropped = usage::days_with_use(tx, &key, window_start, yesterday)?
-                .into_iter()
-                .filter(|d| !answered.contains(d))
-                .max();
-            if let Some(day) = dropped {
-                let at_most = u32::try_from((fetched.day() - day).num_days())
-                    .unwrap_or(1)
-                    .max(1);
-                store_plan::record_window_evidence(
-                    tx,
-                    key.provider,
-                    &key.account,
-                    fetched.day(),
-                    at_most,
-                )?;
-                window_start = window_start.max(day + TimeDelta::days(1));
-            }
-        }
-        for note in &data.notes {
-            runs::insert_error(tx, run_id, Some(&key.subject), note)?;
-        }
-        let mut stats = usage::upsert_days(tx, &key, &data.days, false, fetched)?;
-        let ceiling = Ceiling {
-            allocation_mb: None,
-            max_day_mb,
-        };
-        flags::flag_implausible(tx, &key, &data.days, fetched.day(), ceiling, fetched)?;
-        stats += usage::upsert_months(tx, &key, &data.months, fetched)?;
-        stats += usage::upsert_month_resources(tx, &key, &data.month_resources, fetched)?;
-        let mut final_derived = None;
-        if !data.counters.is_empty() {
-            let derived = counters::record_readings(tx, &key, &data.counters, fetched)?;
-            final_derived = Some(
-                derived
-                    .days
-                    .iter()
-                    .map(|d| d.day)
-                    .filter(|d| *d < derived.final_before)
-                    .collect::<Vec<_>>(),
-            );
-            let (days, final_before, read) = (&derived.days, derived.final_before, derived.read);
-            stats += usage::upsert_days_final_before(tx, &key, days, true, read, final_before)?;
-            let ceiling = Ceiling {
-                allocation_mb: derived.limit_mb,
-                max_day_mb,
-            };
-            flags::flag_implausible(tx, &key, days, final_before, ceiling, read)?;
-        }
-        let (inserted, updated) =
-            entities::upsert_records(tx, key.provider, &key.account, &data.records, fetched)?;
-        stats += UpsertStats {
-            inserted,
-            updated,
-            unchanged: 0,
-        };
-        // Coverage holds the closed days whose final figures the archive has: for history,
-        // those the answer could have held before the fetch's own day (the window, and any
-        // older day it did hold); for counters,
-        // the days made final (the next day has a snapshot). Never past the real now: a
-        // clock set ahead (`--now`, a wrong system clock) must not mark days covered that
-        // no answer could have held yet.
-        let real_today = chrono::Utc::now().date_naive();
-        let lost = match final_derived {
-            _ if !has_days => Vec::new(),
-            Some(days) => {
-                let closed: Vec<_> = days.into_iter().filter(|d| *d < real_today).collect();
-                coverage::cover_days(tx, &key, &closed)?
-            }
-            None => {
-                // The whole window: the answer would have held any day of it with use,
-                // also the days before the subject's first archived one.
-                let to = fetched.day().min(real_today) - TimeDelta::days(1);
-                let from = answer_first.map_or(window_start, |a| a.min(window_start));
-                if from <= to {
-                    coverage::extend_coverage(tx, &key, from, to)?
-                } else {
-                    Vec::new()
-                }
-            }
-        };
-        if let (true, Some(oldest)) = (learns_window, answer_first) {
-            let reach = (fetched.day() - oldest).num_days() + 1;
-            if let Ok(reach @ 1..) = u32::try_from(reach) {
-                store_plan::record_observed_window(
-                    tx,
-                    key.provider,
-                    &key.account,
-                    fetched.day(),
-                    reach,
-                )?;
-            }
-        }
-        if keep_all {
-            for raw in &data.raw {
-                let subject = Some(key.subject.as_str());
-                runs::insert_raw(tx, key.provider, &key.account, subject, raw, None, fetched)?;
-            }
-        }
-        Ok(Written {
-            subject: key.subject,
-            stats,
-            lost,
-            notes: data.notes,
-        })
-    }
 }
 
 /// Keeps the listing's row in the snapshot it was taken against (`listing`), so that the
@@ -194,16 +47,6 @@ fn with_listing(data: &mut SubjectUsage, listing: Option<super::ListingRow>) {
             fields.insert(super::plan::LISTING_KEY.to_owned(), row.clone());
         }
     }
-}
-
-/// What writing one subject did.
-struct Written {
-    subject: String,
-    stats: UpsertStats,
-    /// Days the write found lost for good.
-    lost: Vec<chrono::NaiveDate>,
-    /// What the answers had refused, already recorded in `sync_error`.
-    notes: Vec<String>,
 }
 
 #[derive(Default)]
@@ -249,18 +92,7 @@ impl AccountRun<'_> {
         if writes.is_empty() {
             return Ok(());
         }
-        let written = self
-            .store
-            .call(move |c| {
-                let tx = usage::begin(c)?;
-                let written = writes
-                    .into_iter()
-                    .map(|w| w.write(&tx))
-                    .collect::<Result<Vec<_>, _>>()?;
-                tx.commit()?;
-                Ok(written)
-            })
-            .await?;
+        let written = self.store.write_subjects(writes).await?;
         for w in written {
             outcome.ok += 1;
             outcome.stats += w.stats;
@@ -281,10 +113,10 @@ impl AccountRun<'_> {
     /// A subject the provider no longer has: its archived rows stay, the run does not fail.
     async fn record_gone(&self, subject: String, message: String) -> Result<(), StoreError> {
         tracing::warn!(subject = %subject, reason = %message, "Subject no longer exists at the provider; its archived days are kept");
-        let run_id = self.run_id;
         let note = format!("{}: {message}", runs::GONE_NOTE);
+        let fetched = self.options.clock.now();
         self.store
-            .call(move |c| runs::insert_error(c, run_id, Some(&subject), &note))
+            .record_failure(&self.key(), self.run_id, Some(subject), note, None, fetched)
             .await
     }
 
@@ -295,13 +127,17 @@ impl AccountRun<'_> {
         data: SubjectUsage,
         fetched: FetchTime,
     ) -> SubjectWrite {
-        let window_start = if self.window_unconfirmed {
-            fetched.day()
+        // After an outage the window observed before may have shrunk: the fetch covers
+        // what its answer reached, and yesterday, which any window of two days holds.
+        let days = if self.window_unconfirmed {
+            self.window_days.min(2)
         } else {
-            fetched.day() - TimeDelta::days(i64::from(self.window_days) - 1)
+            self.window_days
         };
+        let window_start = fetched.day() - TimeDelta::days(i64::from(days) - 1);
         SubjectWrite {
             window_start,
+            unconfirmed_window: self.window_unconfirmed.then_some(self.window_days),
             learns_window: crate::config::profile(self.account.kind).daily_history,
             has_days: self.provider.cadence(&subject) != crate::providers::Cadence::Daily,
             key: SubjectKey {
@@ -358,20 +194,16 @@ impl AccountRun<'_> {
             .raw()
             .filter(|_| self.options.keep_raw != KeepRaw::None)
             .cloned();
-        let (kind, name, run_id) = (
-            self.account.kind.as_str(),
-            self.account.name.clone(),
-            self.run_id,
-        );
-        let (msg, subj) = (message.clone(), subject.clone());
+        let subj = subject.clone();
         self.store
-            .call(move |c| {
-                runs::insert_error(c, run_id, subj.as_deref(), &msg)?;
-                if let Some(raw) = raw {
-                    runs::insert_raw(c, kind, &name, subj.as_deref(), &raw, Some(&msg), fetched)?;
-                }
-                Ok(())
-            })
+            .record_failure(
+                &self.key(),
+                self.run_id,
+                subj,
+                message.clone(),
+                raw,
+                fetched,
+            )
             .await?;
         Ok(Failure {
             failed_subject: subject.is_some(),

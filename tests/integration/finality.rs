@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use usage_archiver::model::{DayUsage, FetchTime, MonthResources, MonthUsage};
 use usage_archiver::store::Store;
+use usage_archiver::store::months;
 use usage_archiver::store::usage::{self, SubjectKey, UpsertStats};
 
 use crate::common::*;
@@ -51,8 +52,8 @@ fn write_months(
     store
         .with_conn(|c| {
             let tx = usage::begin(c)?;
-            let m = usage::upsert_months(&tx, &key(), months, fetched)?;
-            let r = usage::upsert_month_resources(&tx, &key(), res, fetched)?;
+            let m = months::upsert_months(&tx, &key(), months, fetched)?;
+            let r = months::upsert_month_resources(&tx, &key(), res, fetched)?;
             tx.commit()?;
             Ok((m, r))
         })
