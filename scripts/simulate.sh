@@ -31,7 +31,7 @@ for line in sys.stdin:
 logs=target/simulate
 mkdir -p "$logs"
 # A copy, so a rebuild while the seeds run does not change what the later ones run.
-cp "$binary" "$logs/integration"
+cp "$binary" "$logs/integration.new" && mv -f "$logs/integration.new" "$logs/integration"
 binary=$PWD/$logs/integration
 export binary days logs
 one() {

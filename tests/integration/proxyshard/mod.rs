@@ -12,6 +12,8 @@ use usage_archiver::store::runs::RunStatus;
 
 use crate::common::*;
 
+mod paging;
+
 const MB: f64 = 1_048_576.0;
 
 fn ps_config(server: &MockServer, db: &Path) -> Config {
@@ -25,8 +27,34 @@ fn ps_config(server: &MockServer, db: &Path) -> Config {
     config::parse(&text, Path::new("t.toml")).unwrap().config
 }
 
+/// A body from `tests/fixtures/proxyshard/` (built from the documents' field lists).
+fn fixture(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/proxyshard")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// `fixture` with `fields` set (each a JSON pointer and its value).
+fn fixture_with(name: &str, fields: &[(&str, serde_json::Value)]) -> serde_json::Value {
+    let mut body = fixture(name);
+    for (pointer, value) in fields {
+        *body.pointer_mut(pointer).unwrap() = value.clone();
+    }
+    body
+}
+
 fn user(id: &str, spent_mb: f64) -> serde_json::Value {
-    json!({"user_id": id, "first_name": "Ann", "proxy_password": "pw-secret-1", "data": 1000.0 * MB, "data_spent": spent_mb * MB, "data_remain": (1000.0 - spent_mb) * MB})
+    fixture_with(
+        "sub_users__fields.json",
+        &[
+            ("/data/0/user_id", json!(id)),
+            ("/data/0/data", json!(1000.0 * MB)),
+            ("/data/0/data_spent", json!(spent_mb * MB)),
+            ("/data/0/data_remain", json!((1000.0 - spent_mb) * MB)),
+        ],
+    )["data"][0]
+        .clone()
 }
 
 /// Mocks /me and the owner's profile.
@@ -35,14 +63,21 @@ async fn mock_owner(server: &MockServer, owner_mb: f64) {
         .mock_async(|when, then| {
             when.path("/user/api/me")
                 .header("authorization", format!("Bearer {TOKEN}"));
-            then.status(200)
-                .json_body(json!({"email": "a@b.c", "active_orders": 2, "wallet_balance": 12345}));
+            then.status(200).json_body(fixture("me__fields.json"));
         })
         .await;
     server
         .mock_async(|when, then| {
-            when.path("/user/api/proxies/profile").query_param("proxy_type", "standart");
-            then.status(200).json_body(json!({"success": true, "data": 5000.0 * MB, "data_remain": (5000.0 - owner_mb) * MB, "data_spent": owner_mb * MB, "proxy_password": "pw-owner-secret"}));
+            when.path("/user/api/proxies/profile")
+                .query_param("proxy_type", "standart");
+            then.status(200).json_body(fixture_with(
+                "profile__fields.json",
+                &[
+                    ("/data", json!(5000.0 * MB)),
+                    ("/data_remain", json!((5000.0 - owner_mb) * MB)),
+                    ("/data_spent", json!(owner_mb * MB)),
+                ],
+            ));
         })
         .await;
 }
@@ -66,7 +101,15 @@ async fn mock_sub_users(
 
 /// Mocks one page of the order listing at `offset`.
 async fn mock_orders(server: &MockServer, offset: usize, ids: &[u64], next: Option<&str>) {
-    let list: Vec<_> = ids.iter().map(|id| json!({"order_id": id, "product_id": 1, "product_name": "Standart Residential Proxy", "cycle_id": 1, "cycle_name": "monthly", "expires_at": null, "auto_renewal": null, "tag": null})).collect();
+    let row = fixture("orders__fields.json")["orders"][0].clone();
+    let list: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let mut row = row.clone();
+            row["order_id"] = json!(id);
+            row
+        })
+        .collect();
     server
         .mock_async(|when, then| {
             when.path("/user/api/orders").query_param("status", "all").query_param("offset", offset.to_string());
@@ -89,7 +132,13 @@ async fn mock_account(
 }
 
 async fn mock_order<'a>(server: &'a MockServer, id: u64, status: &str) -> httpmock::Mock<'a> {
-    let body = json!({"success": true, "order": {"order_id": id, "product_name": "Standart Residential Proxy", "cycle_name": "monthly", "quantity": 1, "price_paid": 1500, "addons_price_paid": 0, "status": status, "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z", "promo_code": null, "auto_renewal": false, "tag": null, "proxy_password": "pw-order-secret"}});
+    let body = fixture_with(
+        "order__fields.json",
+        &[
+            ("/order/order_id", json!(id)),
+            ("/order/status", json!(status)),
+        ],
+    );
     server
         .mock_async(|when, then| {
             when.path(format!("/user/api/orders/{id}"));
@@ -185,82 +234,6 @@ async fn derived_days_over_snapshots_and_a_drop() {
     );
 }
 
-/// Sub-users are read over every page; a server that repeats a page does not loop forever.
-#[tokio::test]
-async fn sub_user_paging_and_repeated_pages() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_owner(&server, 1.0).await;
-    mock_orders(&server, 0, &[], None).await;
-    mock_sub_users(
-        &server,
-        0,
-        103,
-        (0..100).map(|i| user(&format!("a{i}"), 1.0)).collect(),
-    )
-    .await;
-    mock_sub_users(
-        &server,
-        100,
-        103,
-        vec![user("b1", 1.0), user("b2", 1.0), user("b3", 1.0)],
-    )
-    .await;
-    let config = ps_config(&server, &dir.db());
-    sync_at(&config, at("2026-03-01T00:05:00Z")).await;
-    let subs = "SELECT count(DISTINCT subject) FROM usage_daily WHERE subject LIKE 'standart/%' AND subject <> 'standart/owner'";
-    assert_eq!(count(&dir.db(), subs), 103);
-
-    // A server that ignores offset answers the first page again: stop there.
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_owner(&server, 1.0).await;
-    mock_orders(&server, 0, &[], None).await;
-    let repeated = server
-        .mock_async(|when, then| {
-            when.path("/user/api/proxies/sub-users");
-            then.status(200).json_body(json!({"success": true, "count": 1000, "data": (0..100).map(|i| user(&format!("r{i}"), 1.0)).collect::<Vec<_>>()}));
-        })
-        .await;
-    let config = ps_config(&server, &dir.db());
-    let report = sync_at(&config, at("2026-03-01T00:05:00Z")).await;
-    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
-    repeated.assert_calls_async(2).await;
-    assert_eq!(count(&dir.db(), subs), 100);
-}
-
-/// Orders are read over pages following `next`.
-#[tokio::test]
-async fn order_paging_follows_next() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_owner(&server, 1.0).await;
-    mock_sub_users(&server, 0, 0, vec![]).await;
-    let first: Vec<u64> = (1..=100).collect();
-    let second: Vec<u64> = (101..=130).collect();
-    mock_orders(
-        &server,
-        0,
-        &first,
-        Some("/user/api/orders?status=all&offset=100&limit=100"),
-    )
-    .await;
-    mock_orders(&server, 100, &second, None).await;
-    server
-        .mock_async(|when, then| {
-            when.path_matches(r"^/user/api/orders/\d+$");
-            then.status(200)
-                .json_body(json!({"success": true, "order": {"order_id": 1, "status": "active"}}));
-        })
-        .await;
-    let config = ps_config(&server, &dir.db());
-    sync_at(&config, at("2026-03-01T00:05:00Z")).await;
-    assert_eq!(
-        count(&dir.db(), "SELECT count(*) FROM proxyshard_order_history"),
-        130
-    );
-}
-
 /// A status change is a new day row; an unchanged order on the same day is not rewritten.
 #[tokio::test]
 async fn order_status_history() {
@@ -313,7 +286,7 @@ async fn error_bodies_carry_their_message() {
         .mock_async(|when, then| {
             when.path("/user/api/me");
             then.status(401)
-                .json_body(json!({"success": false, "message": "Unauthenticated."}));
+                .json_body(fixture("error__unauthenticated.json"));
         })
         .await;
     let report = sync_at(&ps_config(&server, &dir.db()), at("2026-03-01T00:05:00Z")).await;
@@ -372,36 +345,6 @@ async fn proxy_passwords_never_reach_the_archive() {
     }
 }
 
-/// An order listing that answers the same page for every offset is read once, not forever.
-#[tokio::test]
-async fn repeated_order_page_stops() {
-    let server = MockServer::start_async().await;
-    let dir = TestDir::new();
-    mock_owner(&server, 1.0).await;
-    mock_sub_users(&server, 0, 0, vec![]).await;
-    let ids: Vec<_> = (1..=100).map(|id| json!({"order_id": id})).collect();
-    let listing = server
-        .mock_async(|when, then| {
-            when.path("/user/api/orders");
-            then.status(200).json_body(json!({"success": true, "orders": ids, "count": 100, "prev": null, "next": "/user/api/orders?offset=100"}));
-        })
-        .await;
-    server
-        .mock_async(|when, then| {
-            when.path_matches(r"^/user/api/orders/\d+$");
-            then.status(200)
-                .json_body(json!({"success": true, "order": {"order_id": 1, "status": "active"}}));
-        })
-        .await;
-    let report = sync_at(&ps_config(&server, &dir.db()), at("2026-03-01T00:05:00Z")).await;
-    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
-    listing.assert_calls_async(2).await;
-    assert_eq!(
-        count(&dir.db(), "SELECT count(*) FROM proxyshard_order_history"),
-        100
-    );
-}
-
 /// [[proxyshard]] config: defaults and errors naming its keys.
 #[test]
 fn proxyshard_config_section() {
@@ -433,40 +376,4 @@ fn proxyshard_config_section() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("proxyshard.currency"), "{err}");
-}
-
-/// Paging never stops early, whatever `count` means and whatever `limit` the server
-/// honours: with `count` the page's size and no `next` (the user API document's reading),
-/// and with pages capped at 40 rows while 100 are asked, every sub-user and every order
-/// is archived.
-// See: issue 23.2
-#[tokio::test]
-async fn paging_collects_every_row_whatever_count_means() {
-    use usage_archiver::sim::{SimConfig, Simulator};
-    for (terse_paging, page_cap) in [(true, 100), (false, 40), (true, 40)] {
-        let mut sim_config = SimConfig::demo();
-        sim_config.proxyshard.sub_users = 250;
-        sim_config.proxyshard.orders = 230;
-        sim_config.proxyshard.terse_paging = terse_paging;
-        sim_config.proxyshard.page_cap = page_cap;
-        let sim = Simulator::start(sim_config).await.unwrap();
-        let dir = TestDir::new();
-        let mut config = config::parse(&sim.daemon_toml(&dir.db()), Path::new("t.toml"))
-            .unwrap()
-            .config;
-        config.accounts.retain(|a| a.kind.as_str() == "proxyshard");
-        let store = usage_archiver::store::Store::open(&dir.db()).unwrap();
-        assert_all_ok(&sync_all(&sim, &config, &store, at("2026-04-01T10:00:00Z")).await);
-        let case = format!("terse {terse_paging}, cap {page_cap}");
-        let sub_users = count(
-            &dir.db(),
-            "SELECT count(*) FROM subjects WHERE subject GLOB '*/u*'",
-        );
-        assert_eq!(sub_users, 2 * 250, "{case}");
-        let orders = count(
-            &dir.db(),
-            "SELECT count(DISTINCT order_id) FROM proxyshard_order_history",
-        );
-        assert_eq!(orders, 230, "{case}");
-    }
 }
