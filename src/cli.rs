@@ -11,7 +11,7 @@ use crate::telemetry::LogFormat;
 #[derive(Debug, Parser)]
 #[command(name = "usage-archiver", version, about, long_about = None)]
 pub struct Cli {
-    /// Log line format on stderr (level from RUST_LOG, default info).
+    /// Log line format on stderr (level from RUST_LOG; default info, dependencies warn).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// What to do.

@@ -1,4 +1,5 @@
-//! Logging: tracing to stderr as text or JSON, level from `RUST_LOG` (default `info`).
+//! Logging: tracing to stderr as text or JSON, level from `RUST_LOG` (default: the
+//! product's lines from `info`, its dependencies' from `warn`).
 //!
 //! ANSI colours only when stderr is a terminal, so the journal and log files
 //! stay clean. While `backfill` shows progress bars, log lines are written
@@ -60,13 +61,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// What is logged when `RUST_LOG` is unset: the product's lines from INFO, its
+/// dependencies' (the scheduler's start-up chatter among them) from WARN.
+pub const DEFAULT_FILTER: &str = "warn,usage_archiver=info";
+
 /// Installs the global subscriber. Safe to call once per process.
 ///
 /// When stderr is the systemd journal (`$JOURNAL_STREAM` names it), text lines
 /// carry no timestamp (the journal stamps them) and start with a `<N>`
 /// syslog priority, so `journalctl -p warning` finds warnings and errors.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LogWriter)

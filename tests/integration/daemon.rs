@@ -26,13 +26,22 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
         .set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     let db = dir.db();
+    let log = dir.path("daemon.log");
+    let log_file = std::fs::File::create(&log).unwrap();
     let status = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_usage-archiver"))
-            .args(["run", "--config", cfg.to_str().unwrap()])
+            .args([
+                "run",
+                "--log-format",
+                "json",
+                "--config",
+                cfg.to_str().unwrap(),
+            ])
             .env("NOTIFY_SOCKET", &sock_path)
             .env("WATCHDOG_USEC", "2000000")
+            .env_remove("RUST_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file)
             .spawn()
             .unwrap();
         let mut seen = Vec::new();
@@ -60,6 +69,43 @@ async fn daemon_catches_up_notifies_and_stops_on_sigterm() {
         5,
         "one run per account"
     );
+    // A quiet journal (issue 28.4): by default every INFO line is the product's own (its
+    // message is in src/), none from a dependency (the scheduler's start-up chatter).
+    let source = source_text();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut info = 0;
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        if event["level"] == "INFO" {
+            let message = event["fields"]["message"].as_str().unwrap_or_default();
+            assert!(
+                source.contains(&format!("\"{message}\"")),
+                "an INFO line not from the product: {line}"
+            );
+            info += 1;
+        }
+    }
+    assert!(info >= 5, "the product's own INFO lines are kept: {text}");
+}
+
+/// Every Rust source file of the product, one after the other.
+fn source_text() -> String {
+    fn walk(dir: &std::path::Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut out,
+    );
+    out
 }
 
 async fn runner_for(sim: &Simulator, dir: &TestDir) -> (Arc<Runner>, Store) {

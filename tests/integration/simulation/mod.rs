@@ -373,3 +373,24 @@ async fn seed_1_a_shrunk_window_is_learned_at_once() {
     let o = simulate(1, 20).await;
     assert!(o.checks > 0);
 }
+
+/// Seed 45's third week: after an outage longer than the observations' week, an order
+/// with no use in its answer covered nothing, so its days within the window were never
+/// covered. A stale run now covers yesterday, writes answers without days last, and
+/// takes the window another answer of the same run reached.
+// See: issue 26 (found by the simulation, seed 45, tick 455)
+#[tokio::test(flavor = "current_thread")]
+async fn seed_45_an_empty_answer_after_an_outage_covers_what_the_run_confirmed() {
+    let o = simulate(45, 20).await;
+    assert!(o.checks > 0);
+}
+
+/// Seed 3's fifth month: a window that shrank (7 → 3 days, learned from a dropped day)
+/// was forgotten after a week of outage, and the older, wider window made lost days look
+/// recoverable. The evidence now holds until an answer reaches further.
+// See: issue 26 (found by the simulation, seed 3, tick 3479)
+#[tokio::test(flavor = "current_thread")]
+async fn seed_3_a_shrunk_window_is_remembered_through_an_outage() {
+    let o = simulate(3, 146).await;
+    assert!(o.checks > 0);
+}
