@@ -18,9 +18,12 @@ impl Store {
         &self,
         writes: Vec<SubjectWrite>,
     ) -> Result<Vec<Written>, StoreError> {
-        // Answers that reach back first: they confirm the window for the empty ones.
+        // The answer that reaches back furthest first: it confirms the window for the others.
         let mut writes = writes;
-        writes.sort_by_key(|w| w.data.days.is_empty());
+        writes.sort_by_key(|w| {
+            let first = w.data.days.iter().map(|d| d.day).min();
+            (first.is_none(), first)
+        });
         self.call(move |c| {
             let tx = usage::begin(c)?;
             let written = writes

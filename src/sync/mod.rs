@@ -214,16 +214,13 @@ impl<'a> AccountRun<'a> {
         let write = async {
             let mut outcome = SubjectsOutcome::default();
             let mut batch = Vec::with_capacity(MAX_BATCH);
-            // After an outage, answers without a day wait for the end of the run: by then
-            // an answer that reached back has confirmed the window they cover.
+            // After an outage, answers wait for the end of the run and are written widest
+            // reach first: the window the first one confirms is the one the others cover.
             let mut deferred = Vec::new();
             while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 if self.window_unconfirmed {
-                    let (empty, full) = std::mem::take(&mut batch)
-                        .into_iter()
-                        .partition(|f| f.result.as_ref().is_ok_and(|d| d.days.is_empty()));
-                    batch = full;
-                    deferred.extend::<Vec<Fetched>>(empty);
+                    deferred.append(&mut batch);
+                    continue;
                 }
                 let written = self
                     .write_batch(std::mem::take(&mut batch), &mut outcome)
@@ -233,6 +230,14 @@ impl<'a> AccountRun<'a> {
                 }
                 written?;
             }
+            deferred.sort_by_key(|f: &Fetched| {
+                let first = f
+                    .result
+                    .as_ref()
+                    .ok()
+                    .and_then(|d| d.days.iter().map(|d| d.day).min());
+                (first.is_none(), first)
+            });
             while !deferred.is_empty() {
                 let rest = deferred.split_off(deferred.len().min(MAX_BATCH));
                 let chunk = std::mem::replace(&mut deferred, rest);

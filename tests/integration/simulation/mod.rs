@@ -394,3 +394,13 @@ async fn seed_3_a_shrunk_window_is_remembered_through_an_outage() {
     let o = simulate(3, 146).await;
     assert!(o.checks > 0);
 }
+
+/// Seed 152's second week: after an outage, an order whose answer reached back less far
+/// than another's was written first and covered only its own reach. A run after an
+/// outage now writes its answers once all are in, the one reaching back furthest first.
+// See: issue 26 (found by the simulation, seed 152, tick 311)
+#[tokio::test(flavor = "current_thread")]
+async fn seed_152_after_an_outage_the_widest_answer_is_written_first() {
+    let o = simulate(152, 14).await;
+    assert!(o.checks > 0);
+}
