@@ -13,17 +13,12 @@ use super::{Store, StoreError, counters, coverage, entities, months, runs};
 use crate::model::{FetchTime, SubjectUsage};
 
 impl Store {
-    /// Writes `writes` in one transaction: all of them, or none when one fails.
+    /// Writes `writes` in one transaction, in their order (after an outage the sync layer
+    /// puts the answer reaching back furthest first): all of them, or none when one fails.
     pub async fn write_subjects(
         &self,
         writes: Vec<SubjectWrite>,
     ) -> Result<Vec<Written>, StoreError> {
-        // The answer that reaches back furthest first: it confirms the window for the others.
-        let mut writes = writes;
-        writes.sort_by_key(|w| {
-            let first = w.data.days.iter().map(|d| d.day).min();
-            (first.is_none(), first)
-        });
         self.call(move |c| {
             let tx = usage::begin(c)?;
             let written = writes
